@@ -1,0 +1,174 @@
+"""The Python API: evaluate a workload on a system, with the strategy searched.
+
+``evaluate`` takes names (or a ``SystemSpec``), validates every input at
+config time, enumerates the valid strategies, runs the jitted search, and
+returns a plain ``dict`` with the same keys as ``dse evaluate --json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import numpy as np
+
+from dse._calibration import Calibration, load_calibration
+from dse._cost import CostModel, check_cost_model
+from dse._search import SearchResult, search_jit
+from dse._strategy import (
+    StrategyPins,
+    describe_strategy,
+    enumerate_strategies,
+    stack_strategies,
+    strategy_at,
+)
+from hwmodels import SystemSpec, default_precision, get_system
+from workloads import TransformerWorkload, get_workload
+
+__all__ = ["evaluate", "resolve_system", "resolve_precision", "candidates_for", "result_dict"]
+
+
+def resolve_system(system: str | SystemSpec, **overrides) -> SystemSpec:
+    """A preset name, a file path or a spec, with validated field overrides (SI)."""
+    spec = system if isinstance(system, SystemSpec) else get_system(system)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return spec.replace(**overrides) if overrides else spec
+
+
+def resolve_precision(system: str | SystemSpec, spec: SystemSpec, precision: str | None) -> str:
+    """The requested precision, or the system's documented default; checked."""
+    if precision is None:
+        precision = (
+            default_precision(system)
+            if isinstance(system, str)
+            else ("fp8" if spec.supports_fp8() else "bf16")
+        )
+    if precision not in ("bf16", "fp8"):
+        raise ValueError(f"precision={precision!r} is not allowed: choose 'bf16' or 'fp8'")
+    if precision == "fp8" and not spec.supports_fp8():
+        raise ValueError(
+            f"precision='fp8' is not allowed on system '{spec.name}': it has no fp8 matrix "
+            "unit (peak_fp8_tflops is 0); use 'bf16'"
+        )
+    return precision
+
+
+def candidates_for(workload: TransformerWorkload, spec: SystemSpec, accelerators, precision, pins):
+    """Valid strategies (list of dicts) for a concrete system."""
+    return enumerate_strategies(
+        workload,
+        accelerators,
+        precision=precision,
+        pins=pins,
+        scaleup_domain_size=float(spec.scaleup_domain_size),
+    )
+
+
+def result_dict(result: SearchResult, candidates, workload, spec, costs: CostModel) -> dict:
+    """Plain-number dict of a search result (the ``--json`` schema)."""
+    best = jax.tree_util.tree_map(lambda x: float(np.asarray(x)), result.best)
+    idx = int(result.best_index)
+    strategy = describe_strategy(strategy_at(candidates, idx))
+    feasible = bool(float(result.any_feasible) > 0.5)
+    out = {
+        "workload": workload.name,
+        "system": spec.name,
+        "accelerators": int(round(strategy["tp"] * strategy["pp"] * strategy["dp"])),
+        "feasible": feasible,
+        "infeasible_reason": None,
+        "time_to_train_s": best.time_to_train_s,
+        "time_to_train_min": best.time_to_train_s / 60.0,
+        "step_time_s": best.step_time_s,
+        "steps": best.steps,
+        "samples_to_converge": best.samples_to_converge,
+        "capital_gbp": best.cost.capital_gbp,
+        "operating_gbp": best.cost.operating_gbp,
+        "total_gbp": best.cost.total_gbp,
+        "run_cost_gbp": best.cost.run_cost_gbp,
+        "energy_j": best.cost.energy_j,
+        "servers": best.cost.servers,
+        "mfu": best.mfu,
+        "strategy": strategy,
+        "strategies_searched": int(np.asarray(candidates.tp).shape[0]),
+        "breakdown": {
+            "compute_s": best.compute_s,
+            "memory_bound_s": best.memory_bound_s,
+            "exposed_comm_s": best.exposed_comm_s,
+            "tp_comm_s": best.tp_comm_s,
+            "pp_comm_s": best.pp_comm_s,
+            "dp_comm_s": best.dp_comm_s,
+            "dp_exposed_s": best.dp_exposed_s,
+            "bubble_s": best.bubble_s,
+            "optimizer_s": best.optimizer_s,
+            "overhead_s": best.overhead_s,
+            "eval_time_s": best.eval_time_s,
+        },
+        "memory_per_device": {
+            "weights_and_grads_bytes": best.memory_weights_bytes,
+            "optimizer_bytes": best.memory_optimizer_bytes,
+            "activations_bytes": best.memory_activations_bytes,
+            "reserved_bytes": best.memory_reserved_bytes,
+            "total_bytes": best.memory_per_device_bytes,
+            "capacity_bytes": best.memory_capacity_bytes,
+        },
+        "smooth": {
+            "time_to_train_s": float(result.time_to_train_s),
+            "total_gbp": float(result.total_gbp),
+            "run_cost_gbp": float(result.run_cost_gbp),
+            "energy_j": float(result.energy_j),
+        },
+        "cost_constants": {k: float(v) for k, v in dataclasses.asdict(costs).items()},
+    }
+    if not feasible:
+        out["infeasible_reason"] = (
+            f"no strategy fits in memory: the least demanding needs "
+            f"{best.memory_per_device_bytes / 1e9:.1f} GB per device, capacity is "
+            f"{best.memory_capacity_bytes / 1e9:.1f} GB"
+        )
+    for key in ("time_to_train_s", "step_time_s", "total_gbp"):
+        if not math.isfinite(out[key]):
+            raise FloatingPointError(f"model produced a non-finite {key}: {out[key]!r}")
+    return out
+
+
+def evaluate(
+    *,
+    workload: str | TransformerWorkload = "gpt3-175b",
+    system: str | SystemSpec = "h100-sxm",
+    accelerators: int = 512,
+    pins: StrategyPins | None = None,
+    calibration: Calibration | str | None = None,
+    costs: CostModel | None = None,
+    server_cost_gbp: float | None = None,
+    server_power_w: float | None = None,
+) -> dict:
+    """Evaluate one training run, searching the parallel strategy.
+
+    Args:
+        workload: Workload name or object.
+        system: Preset name, system file path, or ``SystemSpec``.
+        accelerators: Accelerator count.
+        pins: Parts of the strategy to fix (``StrategyPins``); precision too.
+        calibration: ``Calibration``, a calibration file path, or ``None`` for
+            the shipped fit.
+        costs: ARIA cost constants (defaults: the ARIA worked example).
+        server_cost_gbp: Override of the system's server capital cost, GBP.
+        server_power_w: Override of the system's server power, W.
+
+    Returns:
+        Dict with ``time_to_train_s``, ``step_time_s``, ``capital_gbp``,
+        ``operating_gbp``, ``total_gbp``, ``run_cost_gbp``, ``energy_j``,
+        ``strategy``, ``breakdown``, ``memory_per_device``, ``feasible`` and
+        ``infeasible_reason`` (``None`` when feasible).
+    """
+    wl = workload if isinstance(workload, TransformerWorkload) else get_workload(workload)
+    spec = resolve_system(system, server_cost_gbp=server_cost_gbp, server_power_w=server_power_w)
+    pins = pins or StrategyPins()
+    precision = resolve_precision(system, spec, pins.precision)
+    cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
+    costs = check_cost_model(costs or CostModel())
+    cands = candidates_for(wl, spec, accelerators, precision, pins)
+    batch = stack_strategies(cands)
+    result = search_jit(spec, wl, batch, cal, costs)
+    return result_dict(result, batch, wl, spec, costs)

@@ -1,0 +1,126 @@
+"""Achieved-efficiency constants of the model, and the shipped calibration file.
+
+These are the model's only free constants. Defaults carry their source; the
+few marked *fitted* are refitted by ``studies/fit_gpt3.py`` to published MLPerf
+results and shipped in ``dse/data/calibration.json`` (which records what they
+were fitted on). Everything else in the model comes from system specs,
+workload shapes and published convergence data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from importlib import resources
+from typing import Any
+
+import jax
+
+__all__ = ["Calibration", "FITTED_FIELDS", "load_calibration", "default_calibration", "BOUNDS"]
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """Efficiency constants (dimensionless unless the name gives a unit).
+
+    Attributes:
+        gemm_efficiency_bf16: Fraction of dense bf16 peak reached by a large
+            bf16 GEMM (fitted).
+        gemm_efficiency_fp8: Fraction of dense fp8 peak reached by a large
+            fp8 GEMM, conversions included (fitted).
+        kernel_overhead_s: Fixed time per GEMM or attention kernel, s: a GEMM
+            takes ``kernel_overhead_s + 2MNK / (efficiency x peak)`` (smoothly
+            maxed with its memory time). Measured on H100: 7 us
+            (``hwmodels/data/measured``: RMS log error 0.034 over 254 GEMMs).
+        attention_efficiency: Fraction of bf16 peak reached by fused (flash)
+            attention, forward and backward (measured on H100, cuDNN SDPA,
+            GPT-3 shapes: 0.41 with a 7 us kernel overhead).
+        hbm_efficiency: Fraction of memory bandwidth reached by streaming
+            elementwise kernels (measured on H100: 0.86-0.90).
+        collective_efficiency: Fraction of link bandwidth reached by
+            collectives (both network levels) (fitted).
+        step_overhead_s: Fixed time per optimizer step (launch, sync, data), s
+            (fitted).
+        memory_reserved_bytes: Device memory not available to the model
+            (runtime context, communication buffers, fragmentation), bytes.
+    """
+
+    gemm_efficiency_bf16: Any = 0.80
+    gemm_efficiency_fp8: Any = 0.60
+    kernel_overhead_s: Any = 7e-6
+    attention_efficiency: Any = 0.41
+    hbm_efficiency: Any = 0.88
+    collective_efficiency: Any = 0.70
+    step_overhead_s: Any = 0.05
+    memory_reserved_bytes: Any = 6e9
+
+    def replace(self, **changes) -> Calibration:
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: float(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+FITTED_FIELDS = (
+    "gemm_efficiency_bf16",
+    "gemm_efficiency_fp8",
+    "collective_efficiency",
+    "step_overhead_s",
+)
+
+# Physically meaningful bounds for every constant (used by fitting and loading).
+BOUNDS: dict[str, tuple[float, float]] = {
+    "gemm_efficiency_bf16": (0.2, 1.0),
+    "gemm_efficiency_fp8": (0.2, 1.0),
+    "kernel_overhead_s": (0.0, 1e-3),
+    "attention_efficiency": (0.1, 1.0),
+    "hbm_efficiency": (0.3, 1.0),
+    "collective_efficiency": (0.1, 1.0),
+    "step_overhead_s": (0.0, 5.0),
+    "memory_reserved_bytes": (0.0, 64e9),
+}
+
+
+def _from_mapping(data: dict, source: str) -> Calibration:
+    constants = data.get("constants", data)
+    if not isinstance(constants, dict):
+        raise ValueError(f"{source}: 'constants' must be an object of name: number")
+    names = {f.name for f in dataclasses.fields(Calibration)}
+    unknown = sorted(set(constants) - names)
+    if unknown:
+        raise ValueError(f"{source}: unknown constant(s) {unknown}; allowed: {sorted(names)}")
+    values = {}
+    for key, raw in constants.items():
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+            raise ValueError(f"{source}: constant '{key}' must be a finite number, got {raw!r}")
+        lo, hi = BOUNDS[key]
+        if not lo <= raw <= hi:
+            raise ValueError(
+                f"{source}: constant '{key}' = {raw!r} is outside its bounds [{lo}, {hi}]"
+            )
+        values[key] = float(raw)
+    return Calibration(**values)
+
+
+def load_calibration(path: str | None = None) -> Calibration:
+    """The shipped calibration (``path=None``) or one from a JSON file."""
+    if path is None:
+        text = resources.files("dse").joinpath("data/calibration.json").read_text()
+        return _from_mapping(json.loads(text), "shipped calibration")
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise ValueError(f"calibration file '{path}' does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"calibration file '{path}' is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"calibration file '{path}' must hold a JSON object")
+    return _from_mapping(data, f"calibration file '{path}'")
+
+
+def default_calibration() -> Calibration:
+    """Unfitted defaults (starting point of a fit)."""
+    return Calibration()

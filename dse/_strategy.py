@@ -1,0 +1,267 @@
+"""The parallel execution strategy, and enumeration of the valid ones.
+
+A strategy is a pytree of float leaves so that a batch of candidate strategies
+is one ``Strategy`` whose leaves have shape ``[S]``; the simulator is vmapped
+over it. Validity (divisibility) is decided here, in Python, on concrete
+numbers; nothing about a strategy is ever differentiated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import numpy as np
+
+from workloads import TransformerWorkload
+
+__all__ = [
+    "RECOMPUTE",
+    "PRECISIONS",
+    "Strategy",
+    "StrategyPins",
+    "enumerate_strategies",
+    "stack_strategies",
+    "strategy_at",
+    "describe_strategy",
+]
+
+RECOMPUTE = ("none", "selective", "full")
+PRECISIONS = ("bf16", "fp8")
+_TP_CHOICES = (1, 2, 4, 8, 16, 32, 64)
+_MICROBATCH_CHOICES = (1, 2, 4, 8)
+_MAX_INTERLEAVE = 12
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Strategy:
+    """How one training run is laid out on the machine.
+
+    Attributes:
+        tp: Tensor-parallel degree (with sequence parallelism).
+        pp: Pipeline-parallel stages.
+        dp: Data-parallel replicas (ZeRO-1 distributed optimizer across them).
+        microbatch: Sequences per microbatch.
+        global_batch: Sequences per optimizer step.
+        interleave: Virtual pipeline stages per device (1 = plain 1F1B).
+        recompute: 0 none, 1 selective, 2 full activation recomputation.
+        fp8: 1 for fp8 matmuls (attention and elementwise stay bf16), else 0.
+    """
+
+    tp: Any
+    pp: Any
+    dp: Any
+    microbatch: Any
+    global_batch: Any
+    interleave: Any
+    recompute: Any
+    fp8: Any
+
+    @property
+    def accelerators(self):
+        return self.tp * self.pp * self.dp
+
+
+@dataclasses.dataclass(frozen=True)
+class StrategyPins:
+    """Parts of the strategy fixed by the user; ``None`` means search it."""
+
+    tp: int | None = None
+    pp: int | None = None
+    dp: int | None = None
+    microbatch: int | None = None
+    global_batch: int | None = None
+    interleave: int | None = None
+    recompute: str | None = None
+    precision: str | None = None
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _check_pin(name: str, value, allowed_desc: str, ok: bool):
+    if not ok:
+        raise ValueError(f"{name}={value!r} is not allowed: {allowed_desc}")
+
+
+def enumerate_strategies(
+    workload: TransformerWorkload,
+    accelerators: int,
+    *,
+    precision: str,
+    pins: StrategyPins | None = None,
+    scaleup_domain_size: float | None = None,
+) -> list[dict]:
+    """All valid strategies for a workload on ``accelerators`` devices.
+
+    Validity: ``tp * pp * dp == accelerators``; ``tp`` divides the attention
+    heads and is a power of two (at most the scale-up domain, when given);
+    ``pp`` divides the layers; ``dp * microbatch`` divides the global batch;
+    interleaving needs ``pp > 1``, divides the layers per stage and the
+    microbatches per step are a multiple of ``pp`` (Megatron's rule).
+    Without a pinned global batch, batches are drawn from the span of the
+    workload's convergence table: for each layout the smallest multiple of
+    ``dp * microbatch`` at or above the table's smallest batch, and twice and
+    four times that, when within the table.
+
+    Args:
+        workload: The workload.
+        accelerators: Accelerator count (whole number >= 1).
+        precision: ``bf16`` or ``fp8`` (matmul precision).
+        pins: User-fixed parts of the strategy.
+        scaleup_domain_size: If given, ``tp`` is kept within one domain.
+
+    Returns:
+        List of dicts with the keys of ``Strategy`` (plain numbers).
+
+    Raises:
+        ValueError: a bad pin or count, or no valid strategy at all.
+    """
+    pins = pins or StrategyPins()
+    if isinstance(accelerators, bool) or not float(accelerators).is_integer() or accelerators < 1:
+        raise ValueError(f"accelerators must be a whole number >= 1, got {accelerators!r}")
+    n = int(accelerators)
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"precision={precision!r} is not allowed: choose one of {list(PRECISIONS)}"
+        )
+    layers, heads = workload.n_layers, workload.n_heads
+    if pins.tp is not None:
+        _check_pin(
+            "tp",
+            pins.tp,
+            f"a power of two dividing {heads} heads",
+            pins.tp in _TP_CHOICES and heads % pins.tp == 0,
+        )
+    if pins.pp is not None:
+        _check_pin(
+            "pp",
+            pins.pp,
+            f"a divisor of the {layers} layers",
+            isinstance(pins.pp, int) and pins.pp >= 1 and layers % pins.pp == 0,
+        )
+    if pins.dp is not None:
+        _check_pin("dp", pins.dp, "a whole number >= 1", isinstance(pins.dp, int) and pins.dp >= 1)
+    if pins.microbatch is not None:
+        _check_pin(
+            "microbatch",
+            pins.microbatch,
+            "a whole number >= 1",
+            isinstance(pins.microbatch, int) and pins.microbatch >= 1,
+        )
+    if pins.global_batch is not None:
+        _check_pin(
+            "global_batch",
+            pins.global_batch,
+            "a whole number >= 1",
+            isinstance(pins.global_batch, int) and pins.global_batch >= 1,
+        )
+    if pins.interleave is not None:
+        _check_pin(
+            "interleave",
+            pins.interleave,
+            "a whole number >= 1",
+            isinstance(pins.interleave, int) and pins.interleave >= 1,
+        )
+    if pins.recompute is not None:
+        _check_pin(
+            "recompute", pins.recompute, f"one of {list(RECOMPUTE)}", pins.recompute in RECOMPUTE
+        )
+
+    tps = [t for t in _TP_CHOICES if heads % t == 0 and n % t == 0]
+    if scaleup_domain_size is not None:
+        tps = [t for t in tps if t <= scaleup_domain_size]
+    if pins.tp is not None:
+        tps = [pins.tp] if n % pins.tp == 0 else []
+    pps = [p for p in _divisors(layers)] if pins.pp is None else [pins.pp]
+    mbs = list(_MICROBATCH_CHOICES) if pins.microbatch is None else [pins.microbatch]
+    recs = list(RECOMPUTE) if pins.recompute is None else [pins.recompute]
+    bmin, bmax = min(workload.convergence_batch), max(workload.convergence_batch)
+    fp8 = 1.0 if precision == "fp8" else 0.0
+
+    out = []
+    for tp in tps:
+        for pp in pps:
+            if n % (tp * pp):
+                continue
+            dp = n // (tp * pp)
+            if pins.dp is not None and dp != pins.dp:
+                continue
+            for mb in mbs:
+                unit = dp * mb
+                if pins.global_batch is not None:
+                    batches = [pins.global_batch] if pins.global_batch % unit == 0 else []
+                else:
+                    m0 = max(1, math.ceil(bmin / unit))
+                    batches = [
+                        k * m0 * unit for k in (1, 2, 4) if k * m0 * unit <= max(bmax, m0 * unit)
+                    ]
+                    batches = sorted(set(batches))
+                for gb in batches:
+                    m = gb // unit
+                    lps = layers // pp
+                    if pins.interleave is not None:
+                        vs = [pins.interleave]
+                    else:
+                        vs = [v for v in _divisors(lps) if v <= _MAX_INTERLEAVE]
+                    for v in vs:
+                        if v > 1 and (pp == 1 or lps % v or m % pp):
+                            continue
+                        for rec in recs:
+                            out.append(
+                                dict(
+                                    tp=float(tp),
+                                    pp=float(pp),
+                                    dp=float(dp),
+                                    microbatch=float(mb),
+                                    global_batch=float(gb),
+                                    interleave=float(v),
+                                    recompute=float(RECOMPUTE.index(rec)),
+                                    fp8=fp8,
+                                )
+                            )
+    if not out:
+        pinned = {k: v for k, v in dataclasses.asdict(pins).items() if v is not None}
+        raise ValueError(
+            f"no valid parallel strategy for {n} accelerators on workload '{workload.name}'"
+            + (f" with {pinned}" if pinned else "")
+            + f": need tp*pp*dp == {n} with tp a power of two dividing {heads} heads, "
+            f"pp dividing {layers} layers, and dp*microbatch dividing the global batch"
+        )
+    return out
+
+
+def stack_strategies(strategies: list[dict], dtype=np.float64) -> Strategy:
+    """Stack a list of strategy dicts into one batched ``Strategy`` ([S] leaves)."""
+    return Strategy(
+        **{k: np.asarray([s[k] for s in strategies], dtype=dtype) for k in strategies[0]}
+    )
+
+
+def strategy_at(batch: Strategy, index: int) -> dict:
+    """Plain-number dict of candidate ``index`` of a batched strategy."""
+    return {
+        f.name: float(np.asarray(getattr(batch, f.name))[index])
+        for f in dataclasses.fields(Strategy)
+    }
+
+
+def describe_strategy(s: dict) -> dict:
+    """Human/JSON form of a strategy dict: integers and names."""
+    return dict(
+        tp=int(s["tp"]),
+        pp=int(s["pp"]),
+        dp=int(s["dp"]),
+        microbatch=int(s["microbatch"]),
+        global_batch=int(s["global_batch"]),
+        interleave=int(s["interleave"]),
+        recompute=RECOMPUTE[int(s["recompute"])],
+        precision="fp8" if s["fp8"] > 0.5 else "bf16",
+        microbatches_per_step=int(s["global_batch"] // (s["dp"] * s["microbatch"])),
+        sequence_parallel=bool(s["tp"] > 1),
+        distributed_optimizer="ZeRO-1",
+    )

@@ -1,0 +1,359 @@
+"""Validation against published MLPerf Training results, and calibration fits.
+
+Rows come from a CSV with the columns of the project's copy of the results
+table (``dse/data/mlperf-training-results.csv``, from ``shared/data``).
+Each usable row is mapped to a preset (by its accelerator spelling) and a
+workload (by its benchmark), its global batch is pinned, and the strategy is
+searched. All rows are evaluated in one vmapped, jitted batch: candidate lists
+are padded to a common length by repeating a row's first candidate, which
+leaves the exact best strategy unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import hashlib
+import io
+import os
+from importlib import resources
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from dse._api import candidates_for, resolve_precision
+from dse._calibration import BOUNDS, Calibration
+from dse._cost import CostModel
+from dse._search import search_strategies
+from dse._strategy import Strategy, StrategyPins
+from hwmodels import SYSTEM_FIELDS, SystemSpec, accelerator_name_map, get_system
+from workloads import get_workload
+
+__all__ = [
+    "RESULT_COLUMNS",
+    "BENCHMARK_WORKLOADS",
+    "load_results",
+    "prepare_rows",
+    "predict_minutes",
+    "validate",
+    "fit_calibration",
+    "holdout_fold",
+]
+
+RESULT_COLUMNS = (
+    "round",
+    "submitter",
+    "system_name",
+    "accelerator",
+    "accelerator_count",
+    "benchmark",
+    "time_to_train_min",
+    "global_batch_size",
+    "precision_notes",
+    "source",
+)
+# Benchmarks of the results table the model knows, and their workload.
+BENCHMARK_WORKLOADS = {"gpt3": "gpt3-175b"}
+
+
+def load_results(path: str | None = None) -> list[dict]:
+    """Rows of a results CSV (the project's copy when ``path`` is None).
+
+    Raises:
+        ValueError: missing file, unreadable CSV, or missing columns (named).
+    """
+    if path is None:
+        text = resources.files("dse").joinpath("data/mlperf-training-results.csv").read_text()
+        where = "the project's results table"
+    else:
+        if not os.path.isfile(path):
+            raise ValueError(f"results file '{path}' does not exist")
+        try:
+            with open(path, newline="") as fh:
+                text = fh.read()
+        except UnicodeDecodeError as err:
+            raise ValueError(f"results file '{path}' is not UTF-8 text: {err}") from None
+        where = f"results file '{path}'"
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in RESULT_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"{where} lacks column(s) {missing}; required: {list(RESULT_COLUMNS)}")
+    return list(reader)
+
+
+def holdout_fold(row: dict) -> bool:
+    """Documented split: a row is held out of fitting when the SHA-256 of its
+    ``source`` column is 0 mod 3 (about a third of the rows)."""
+    digest = hashlib.sha256(row["source"].encode()).hexdigest()
+    return int(digest, 16) % 3 == 0
+
+
+@functools.cache
+def precision_rules() -> dict[tuple[str, str, str], str]:
+    """Documented per-round precision exceptions: (preset, round, benchmark) -> precision.
+
+    From ``dse/data/precision_rules.csv`` (each rule with its source). Rows not
+    covered use the precision notes of the row, then the preset's default.
+    """
+    text = resources.files("dse").joinpath("data/precision_rules.csv").read_text()
+    return {
+        (r["preset"], r["round"], r["benchmark"]): r["precision"]
+        for r in csv.DictReader(io.StringIO(text))
+    }
+
+
+def _row_precision(row: dict, preset: str, spec: SystemSpec) -> str:
+    rule = precision_rules().get((preset, row.get("round", ""), row["benchmark"]))
+    if rule:
+        return rule
+    notes = row.get("precision_notes", "")
+    if "pre-FP8" in notes:
+        return "bf16"
+    if "FP8" in notes and spec.supports_fp8():
+        return "fp8"
+    return resolve_precision(preset, spec, None)
+
+
+def prepare_rows(rows: list[dict], *, benchmarks=None) -> tuple[list[dict], list[dict]]:
+    """Map rows to (workload, system, strategies); list the rest as skipped.
+
+    Returns:
+        ``(prepared, skipped)``: prepared items hold the row, preset, spec,
+        workload, precision and candidate strategies; skipped items hold the
+        row's identity and the reason.
+    """
+    names = accelerator_name_map()
+    wanted = set(benchmarks) if benchmarks else set(BENCHMARK_WORKLOADS)
+    prepared, skipped = [], []
+    for i, row in enumerate(rows):
+        ident = dict(
+            index=i,
+            round=row["round"],
+            system_name=row["system_name"],
+            accelerator=row["accelerator"],
+            benchmark=row["benchmark"],
+            source=row["source"],
+        )
+        bench = row["benchmark"]
+        if bench not in BENCHMARK_WORKLOADS:
+            if benchmarks is None or bench in wanted:
+                skipped.append(
+                    {
+                        **ident,
+                        "reason": f"benchmark '{bench}' has no workload model yet (known: {sorted(BENCHMARK_WORKLOADS)})",
+                    }
+                )
+            continue
+        if bench not in wanted:
+            continue
+        preset = names.get(row["accelerator"].strip())
+        if preset is None:
+            skipped.append(
+                {**ident, "reason": f"accelerator '{row['accelerator']}' maps to no preset"}
+            )
+            continue
+        try:
+            n = int(float(row["accelerator_count"]))
+            published = float(row["time_to_train_min"])
+            batch_text = row["global_batch_size"].split("/")[0].strip()
+            gb = int(float(batch_text))
+        except ValueError as err:
+            skipped.append({**ident, "reason": f"unreadable number: {err}"})
+            continue
+        spec = get_system(preset)
+        wl = get_workload(BENCHMARK_WORKLOADS[bench])
+        precision = _row_precision(row, preset, spec)
+        try:
+            cands = candidates_for(wl, spec, n, precision, StrategyPins(global_batch=gb))
+        except ValueError as err:
+            skipped.append({**ident, "reason": str(err)})
+            continue
+        prepared.append(
+            dict(
+                ident=ident,
+                preset=preset,
+                spec=spec,
+                workload=wl,
+                precision=precision,
+                accelerators=n,
+                global_batch=gb,
+                published_min=published,
+                holdout=holdout_fold(row),
+                candidates=cands,
+            )
+        )
+    return prepared, skipped
+
+
+def _stack(prepared: list[dict]):
+    """Stack systems [R] and padded strategies [R, S]."""
+    systems = SystemSpec(
+        name="batch",
+        **{f: np.asarray([float(getattr(p["spec"], f)) for p in prepared]) for f in SYSTEM_FIELDS},
+    )
+    width = max(len(p["candidates"]) for p in prepared)
+    fields = [f.name for f in dataclasses.fields(Strategy)]
+    arrays = {f: np.zeros((len(prepared), width)) for f in fields}
+    for r, p in enumerate(prepared):
+        cands = p["candidates"] + [p["candidates"][0]] * (width - len(p["candidates"]))
+        for f in fields:
+            arrays[f][r] = [c[f] for c in cands]
+    return systems, Strategy(**arrays)
+
+
+@functools.partial(jax.jit, static_argnames=("workload",))
+def _predict_batch(systems, workload, strategies, cal, costs):
+    def one(system, cands):
+        res = search_strategies(system, workload, cands, cal, costs)
+        return res.best.time_to_train_s, res.best_index, res.any_feasible
+
+    return jax.vmap(one)(systems, strategies)
+
+
+def predict_minutes(prepared: list[dict], cal: Calibration, costs: CostModel | None = None):
+    """Predicted minutes, chosen strategy indices and feasibility, per row."""
+    costs = costs or CostModel()
+    out_t = np.zeros(len(prepared))
+    out_i = np.zeros(len(prepared), dtype=int)
+    out_f = np.zeros(len(prepared))
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(prepared):
+        groups.setdefault(p["workload"].name, []).append(i)
+    for idx in groups.values():
+        sub = [prepared[i] for i in idx]
+        systems, strategies = _stack(sub)
+        t, k, f = _predict_batch(systems, sub[0]["workload"], strategies, cal, costs)
+        out_t[idx] = np.asarray(t) / 60.0
+        out_i[idx] = np.asarray(k)
+        out_f[idx] = np.asarray(f)
+    return out_t, out_i, out_f
+
+
+def validate(rows: list[dict], cal: Calibration, *, benchmarks=None) -> dict:
+    """Per-row published vs predicted minutes, errors and MAPE.
+
+    Returns:
+        Dict with ``rows`` (per-row dicts), ``skipped``, ``mape`` (fraction,
+        all rows), ``mape_fit`` and ``mape_holdout`` (the documented split),
+        ``mape_by_accelerator``.
+    """
+    from dse._strategy import describe_strategy
+
+    prepared, skipped = prepare_rows(rows, benchmarks=benchmarks)
+    if not prepared:
+        return dict(
+            rows=[],
+            skipped=skipped,
+            mape=None,
+            mape_fit=None,
+            mape_holdout=None,
+            mape_by_accelerator={},
+        )
+    minutes, index, feasible = predict_minutes(prepared, cal)
+    out_rows = []
+    for p, pred, k, f in zip(prepared, minutes, index, feasible, strict=True):
+        err = (pred - p["published_min"]) / p["published_min"]
+        out_rows.append(
+            dict(
+                **{
+                    k2: p["ident"][k2]
+                    for k2 in ("round", "system_name", "accelerator", "benchmark", "source")
+                },
+                preset=p["preset"],
+                accelerators=p["accelerators"],
+                global_batch=p["global_batch"],
+                precision=p["precision"],
+                published_min=p["published_min"],
+                predicted_min=float(pred),
+                error=float(err),
+                feasible=bool(f > 0.5),
+                holdout=p["holdout"],
+                strategy=describe_strategy(p["candidates"][int(k)]),
+            )
+        )
+    ape = lambda rs: float(np.mean([abs(r["error"]) for r in rs])) if rs else None  # noqa: E731
+    by_acc: dict[str, list] = {}
+    for r in out_rows:
+        by_acc.setdefault(r["preset"], []).append(r)
+    return dict(
+        rows=out_rows,
+        skipped=skipped,
+        mape=ape(out_rows),
+        mape_fit=ape([r for r in out_rows if not r["holdout"]]),
+        mape_holdout=ape([r for r in out_rows if r["holdout"]]),
+        mape_by_accelerator={k: ape(v) for k, v in sorted(by_acc.items())},
+    )
+
+
+def fit_calibration(
+    prepared: list[dict],
+    start: Calibration,
+    fields: tuple[str, ...],
+    *,
+    steps: int = 400,
+    learning_rate: float = 0.05,
+    log_every: int = 0,
+) -> tuple[Calibration, list[float]]:
+    """Fit calibration constants by Adam on the squared log error of minutes.
+
+    Each fitted constant lives in a sigmoid box of its ``BOUNDS``; gradients
+    come from the model itself (through the exact best strategy of each row).
+
+    Args:
+        prepared: Rows from ``prepare_rows`` (one workload).
+        start: Starting calibration (also supplies the unfitted constants).
+        fields: Names of the constants to fit.
+        steps: Adam steps.
+        learning_rate: Adam learning rate in the unconstrained space.
+        log_every: Print the loss every this many steps (0: silent).
+
+    Returns:
+        ``(fitted calibration, loss history)``.
+    """
+    systems, strategies = _stack(prepared)
+    workload = prepared[0]["workload"]
+    target = jnp.log(jnp.asarray([p["published_min"] * 60.0 for p in prepared]))
+    costs = CostModel()
+
+    def to_cal(z):
+        values = {}
+        for name in fields:
+            lo, hi = BOUNDS[name]
+            values[name] = lo + (hi - lo) * jax.nn.sigmoid(z[name])
+        return start.replace(**values)
+
+    def loss_fn(z):
+        cal = to_cal(z)
+
+        def one(system, cands):
+            return search_strategies(system, workload, cands, cal, costs).best.time_to_train_s
+
+        t = jax.vmap(one)(systems, strategies)
+        return jnp.mean((jnp.log(t) - target) ** 2)
+
+    def logit(name):
+        lo, hi = BOUNDS[name]
+        x = (float(getattr(start, name)) - lo) / (hi - lo)
+        x = min(max(x, 1e-4), 1 - 1e-4)
+        return float(np.log(x / (1 - x)))
+
+    z = {name: jnp.asarray(logit(name)) for name in fields}
+    opt = optax.adam(learning_rate)
+    state = opt.init(z)
+
+    @jax.jit
+    def step(z, state):
+        loss, grads = jax.value_and_grad(loss_fn)(z)
+        updates, state = opt.update(grads, state)
+        return optax.apply_updates(z, updates), state, loss
+
+    history = []
+    for i in range(steps):
+        z, state, loss = step(z, state)
+        history.append(float(loss))
+        if log_every and i % log_every == 0:
+            print(f"  step {i:4d}  loss {float(loss):.5f}", flush=True)
+    return to_cal(z), history
