@@ -104,7 +104,8 @@ def enumerate_strategies(
     interleaving needs ``pp > 1``, divides the layers per stage and the
     microbatches per step are a multiple of ``pp`` (Megatron's rule).
     Without a pinned global batch, batches are drawn from the span of the
-    workload's convergence table: for each layout the smallest multiple of
+    workload's convergence table: for each layout the table's own batch sizes that
+    ``dp * microbatch`` divides, the smallest multiple of
     ``dp * microbatch`` at or above the table's smallest batch, and twice and
     four times that, when within the table.
 
@@ -200,6 +201,7 @@ def enumerate_strategies(
                     batches = [
                         k * m0 * unit for k in (1, 2, 4) if k * m0 * unit <= max(bmax, m0 * unit)
                     ]
+                    batches += [int(b) for b in workload.convergence_batch if b % unit == 0]
                     batches = sorted(set(batches))
                 for gb in batches:
                     m = gb // unit

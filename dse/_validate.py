@@ -12,7 +12,6 @@ leaves the exact best strategy unchanged.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import functools
 import hashlib
 import io
@@ -25,11 +24,12 @@ import numpy as np
 import optax
 
 from dse._api import candidates_for, resolve_precision
+from dse._batch import search_batch, stack_problems
 from dse._calibration import BOUNDS, Calibration
 from dse._cost import CostModel
 from dse._search import search_strategies
-from dse._strategy import Strategy, StrategyPins
-from hwmodels import SYSTEM_FIELDS, SystemSpec, accelerator_name_map, get_system
+from dse._strategy import StrategyPins
+from hwmodels import SystemSpec, accelerator_name_map, get_system
 from workloads import get_workload
 
 __all__ = [
@@ -188,31 +188,6 @@ def prepare_rows(rows: list[dict], *, benchmarks=None) -> tuple[list[dict], list
     return prepared, skipped
 
 
-def _stack(prepared: list[dict]):
-    """Stack systems [R] and padded strategies [R, S]."""
-    systems = SystemSpec(
-        name="batch",
-        **{f: np.asarray([float(getattr(p["spec"], f)) for p in prepared]) for f in SYSTEM_FIELDS},
-    )
-    width = max(len(p["candidates"]) for p in prepared)
-    fields = [f.name for f in dataclasses.fields(Strategy)]
-    arrays = {f: np.zeros((len(prepared), width)) for f in fields}
-    for r, p in enumerate(prepared):
-        cands = p["candidates"] + [p["candidates"][0]] * (width - len(p["candidates"]))
-        for f in fields:
-            arrays[f][r] = [c[f] for c in cands]
-    return systems, Strategy(**arrays)
-
-
-@functools.partial(jax.jit, static_argnames=("workload",))
-def _predict_batch(systems, workload, strategies, cal, costs):
-    def one(system, cands):
-        res = search_strategies(system, workload, cands, cal, costs)
-        return res.best.time_to_train_s, res.best_index, res.any_feasible
-
-    return jax.vmap(one)(systems, strategies)
-
-
 def predict_minutes(prepared: list[dict], cal: Calibration, costs: CostModel | None = None):
     """Predicted minutes, chosen strategy indices and feasibility, per row."""
     costs = costs or CostModel()
@@ -224,11 +199,12 @@ def predict_minutes(prepared: list[dict], cal: Calibration, costs: CostModel | N
         groups.setdefault(p["workload"].name, []).append(i)
     for idx in groups.values():
         sub = [prepared[i] for i in idx]
-        systems, strategies = _stack(sub)
-        t, k, f = _predict_batch(systems, sub[0]["workload"], strategies, cal, costs)
-        out_t[idx] = np.asarray(t) / 60.0
-        out_i[idx] = np.asarray(k)
-        out_f[idx] = np.asarray(f)
+        res = search_batch(
+            [p["spec"] for p in sub], sub[0]["workload"], [p["candidates"] for p in sub], cal, costs
+        )
+        out_t[idx] = np.asarray(res.best.time_to_train_s) / 60.0
+        out_i[idx] = np.asarray(res.best_index)
+        out_f[idx] = np.asarray(res.any_feasible)
     return out_t, out_i, out_f
 
 
@@ -313,7 +289,9 @@ def fit_calibration(
     Returns:
         ``(fitted calibration, loss history)``.
     """
-    systems, strategies = _stack(prepared)
+    systems, strategies = stack_problems(
+        [p["spec"] for p in prepared], [p["candidates"] for p in prepared]
+    )
     workload = prepared[0]["workload"]
     target = jnp.log(jnp.asarray([p["published_min"] * 60.0 for p in prepared]))
     costs = CostModel()

@@ -1,0 +1,460 @@
+"""The ``dse`` command line: systems, evaluate, validate, demo.
+
+Every subcommand takes ``--json`` for one machine-readable JSON object on
+stdout. Bad input exits with status 2 and a one-line message naming the field,
+the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["main", "build_parser"]
+
+_COST_FLAGS = (
+    ("--gbp-per-kwh", "gbp_per_kwh", "electricity price, GBP/kWh (ARIA: 0.02)"),
+    ("--pue", "pue", "power usage effectiveness (ARIA: 1.1)"),
+    ("--utilisation", "utilisation", "fraction of the lifetime drawing power (ARIA: 0.8)"),
+    ("--lifetime-years", "lifetime_years", "service life in years (ARIA: 5 = 43,800 h)"),
+)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument(
+        "--calibration",
+        metavar="FILE",
+        help="calibration JSON of efficiency constants (default: the shipped fit)",
+    )
+
+
+def _add_costs(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cost constants (ARIA method; defaults from its worked example)")
+    for flag, _, text in _COST_FLAGS:
+        g.add_argument(flag, type=float, help=text)
+    g.add_argument(
+        "--server-cost-gbp",
+        type=float,
+        help="capital cost of one server, GBP (default: the system's)",
+    )
+    g.add_argument(
+        "--server-power-kw", type=float, help="power of one server, kW (default: the system's)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dse",
+        description=(
+            "Differentiable design-space explorer for AI-training hardware: time-to-train "
+            "and pound cost (ARIA method) of MLPerf Training workloads on real systems."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("systems", help="list the built-in system presets and their key figures")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_systems)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="time-to-train, breakdown, memory and pounds of one run (strategy searched)",
+        description=(
+            "Simulate one training run. Parts of the parallel strategy not pinned with "
+            "flags are searched (fastest strategy that fits in memory)."
+        ),
+    )
+    p.add_argument("--workload", default="gpt3-175b", help="workload name (default: gpt3-175b)")
+    p.add_argument(
+        "--system",
+        default="h100-sxm",
+        help="preset name or .toml/.json system file (default: h100-sxm)",
+    )
+    p.add_argument("--accelerators", type=int, default=512, help="accelerator count (default: 512)")
+    g = p.add_argument_group("pin parts of the strategy (default: searched)")
+    g.add_argument(
+        "--tp", type=int, help="tensor-parallel degree (power of two dividing the heads)"
+    )
+    g.add_argument("--pp", type=int, help="pipeline stages (divides the layers)")
+    g.add_argument("--dp", type=int, help="data-parallel replicas")
+    g.add_argument("--microbatch", type=int, help="sequences per microbatch")
+    g.add_argument("--global-batch", type=int, help="sequences per optimizer step")
+    g.add_argument("--interleave", type=int, help="virtual pipeline stages per device (1 = 1F1B)")
+    g.add_argument(
+        "--recompute", choices=["none", "selective", "full"], help="activation recomputation"
+    )
+    g.add_argument(
+        "--precision",
+        choices=["bf16", "fp8"],
+        help="matmul precision (default: the system's documented default)",
+    )
+    _add_costs(p)
+    _add_common(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "validate",
+        help="compare predictions with published MLPerf Training results",
+        description=(
+            "Predict every known row of a results CSV (default: the project's copy of the "
+            "MLPerf Training results table) and report per-row error and MAPE."
+        ),
+    )
+    p.add_argument(
+        "--results",
+        metavar="FILE",
+        help="CSV with the results-table columns (default: the project's copy)",
+    )
+    p.add_argument(
+        "--benchmark",
+        action="append",
+        help="only these benchmarks (repeatable; default: all the model knows)",
+    )
+    p.add_argument("--plot", metavar="FILE.png", help="write a parity plot")
+    _add_common(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser(
+        "demo",
+        help="the main job: GPT-3 175B on every preset at every scale, Pareto front of time vs pounds",
+        description=(
+            "Search the parallel strategy of GPT-3 175B on every system preset at 64 to 16,384 "
+            "accelerators, print the Pareto-optimal (time-to-train, total pounds) designs and the "
+            "elasticities of the fastest one, and write a plot."
+        ),
+    )
+    p.add_argument("--workload", default="gpt3-175b", help="workload name (default: gpt3-175b)")
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        default="dse-demo.png",
+        help="plot path (default: dse-demo.png)",
+    )
+    p.add_argument("--no-plot", action="store_true", help="do not write the plot")
+    _add_common(p)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+# ----------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------
+
+
+def _cost_model(args):
+    from dse._cost import CostModel, check_cost_model
+
+    changes = {
+        field: getattr(args, field)
+        for _, field, _ in _COST_FLAGS
+        if getattr(args, field, None) is not None
+    }
+    return check_cost_model(CostModel().replace(**changes) if changes else CostModel())
+
+
+def _calibration(args):
+    from dse._calibration import load_calibration
+
+    return load_calibration(getattr(args, "calibration", None))
+
+
+def _emit_json(obj) -> None:
+    json.dump(obj, sys.stdout, indent=2, default=float)
+    sys.stdout.write("\n")
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    fmt = "  ".join("{:>" + str(w) + "}" for w in widths)
+    lines = [fmt.format(*header), fmt.format(*["-" * w for w in widths])]
+    lines += [fmt.format(*map(str, r)) for r in rows]
+    return "\n".join(lines)
+
+
+def _gbp(x: float) -> str:
+    return f"£{x:,.0f}"
+
+
+# ----------------------------------------------------------------------------
+# Commands
+# ----------------------------------------------------------------------------
+
+
+def cmd_systems(args) -> int:
+    from hwmodels import get_system, preset_rows
+
+    out = []
+    for name, row in preset_rows().items():
+        s = get_system(name)
+        out.append(
+            dict(
+                name=name,
+                description=row["description"],
+                peak_bf16_tflops=s.peak_bf16_flops_per_s / 1e12,
+                peak_fp8_tflops=s.peak_fp8_flops_per_s / 1e12,
+                hbm_gb=s.hbm_capacity_bytes / 1e9,
+                hbm_tb_s=s.hbm_bw_bytes_per_s / 1e12,
+                scaleup_gb_s_per_dir=s.scaleup_bw_bytes_per_s / 1e9,
+                scaleup_domain_size=int(s.scaleup_domain_size),
+                scaleout_gb_s_per_dir=s.scaleout_bw_bytes_per_s / 1e9,
+                accelerators_per_server=int(s.accelerators_per_server),
+                server_power_kw=s.server_power_w / 1e3,
+                server_cost_gbp=s.server_cost_gbp,
+                default_precision=row["default_precision"],
+                source=row["source"],
+            )
+        )
+    if args.json:
+        _emit_json({"systems": out})
+        return 0
+    rows = [
+        [
+            o["name"],
+            f"{o['peak_bf16_tflops']:.0f}",
+            f"{o['peak_fp8_tflops']:.0f}" if o["peak_fp8_tflops"] else "-",
+            f"{o['hbm_gb']:.0f}",
+            f"{o['hbm_tb_s']:.2f}",
+            f"{o['scaleup_gb_s_per_dir']:.0f}",
+            o["scaleup_domain_size"],
+            f"{o['scaleout_gb_s_per_dir']:.1f}",
+            o["accelerators_per_server"],
+            f"{o['server_power_kw']:.1f}",
+            _gbp(o["server_cost_gbp"]),
+            o["default_precision"],
+        ]
+        for o in out
+    ]
+    print(
+        _table(
+            rows,
+            [
+                "system",
+                "bf16 TF",
+                "8-bit TF",
+                "HBM GB",
+                "HBM TB/s",
+                "up GB/s",
+                "domain",
+                "out GB/s",
+                "acc/srv",
+                "srv kW",
+                "srv £",
+                "default",
+            ],
+        )
+    )
+    print(
+        "\nPer accelerator; link bandwidths per direction. Sources: `dse systems --json` or hwmodels/data/systems.csv."
+    )
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from dse._api import evaluate
+    from dse._strategy import StrategyPins
+
+    pins = StrategyPins(
+        tp=args.tp,
+        pp=args.pp,
+        dp=args.dp,
+        microbatch=args.microbatch,
+        global_batch=args.global_batch,
+        interleave=args.interleave,
+        recompute=args.recompute,
+        precision=args.precision,
+    )
+    result = evaluate(
+        workload=args.workload,
+        system=args.system,
+        accelerators=args.accelerators,
+        pins=pins,
+        calibration=_calibration(args),
+        costs=_cost_model(args),
+        server_cost_gbp=args.server_cost_gbp,
+        server_power_w=None if args.server_power_kw is None else args.server_power_kw * 1e3,
+    )
+    if args.json:
+        _emit_json(result)
+        return 0 if result["feasible"] else 1
+    s = result["strategy"]
+    b = result["breakdown"]
+    m = result["memory_per_device"]
+    print(f"{result['workload']} on {result['accelerators']} x {result['system']}")
+    if not result["feasible"]:
+        print(f"INFEASIBLE: {result['infeasible_reason']}")
+    print(
+        f"  time to train      {result['time_to_train_min']:10.2f} min  ({result['steps']:.0f} steps of {result['step_time_s']:.3f} s, MFU {result['mfu']:.1%})"
+    )
+    print(
+        f"  strategy           tp={s['tp']} pp={s['pp']} dp={s['dp']} microbatch={s['microbatch']} "
+        f"global_batch={s['global_batch']} interleave={s['interleave']} recompute={s['recompute']} "
+        f"precision={s['precision']}  (best of {result['strategies_searched']} searched)"
+    )
+    print("  step breakdown (s):")
+    for key in (
+        "compute_s",
+        "memory_bound_s",
+        "exposed_comm_s",
+        "bubble_s",
+        "optimizer_s",
+        "overhead_s",
+    ):
+        print(f"    {key[:-2]:<16}{b[key]:10.4f}")
+    print(
+        f"      (exposed comm = tp {b['tp_comm_s']:.4f} + pp {b['pp_comm_s']:.4f} + dp {b['dp_exposed_s']:.4f} of {b['dp_comm_s']:.4f})"
+    )
+    print(f"  evaluation on the clock {b['eval_time_s'] / 60:8.2f} min (whole run)")
+    print(
+        f"  memory per device  {m['total_bytes'] / 1e9:6.1f} GB of {m['capacity_bytes'] / 1e9:.1f} "
+        f"(weights+grads {m['weights_and_grads_bytes'] / 1e9:.1f}, optimizer {m['optimizer_bytes'] / 1e9:.1f}, "
+        f"activations {m['activations_bytes'] / 1e9:.1f}, reserved {m['reserved_bytes'] / 1e9:.1f})"
+    )
+    print(f"  capital            {_gbp(result['capital_gbp']):>14}")
+    print(f"  operating          {_gbp(result['operating_gbp']):>14}  (lifetime)")
+    print(f"  total              {_gbp(result['total_gbp']):>14}")
+    print(f"  one run            {_gbp(result['run_cost_gbp']):>14}")
+    print(f"  energy of one run  {result['energy_j'] / 3.6e9:10.2f} MWh")
+    return 0 if result["feasible"] else 1
+
+
+def cmd_validate(args) -> int:
+    from dse._plots import plot_parity
+    from dse._validate import load_results, validate
+
+    rows = load_results(args.results)
+    report = validate(rows, _calibration(args), benchmarks=args.benchmark)
+    if args.plot and report["rows"]:
+        plot_parity(report, args.plot)
+    if args.json:
+        _emit_json(report)
+        return 0
+    table = [
+        [
+            r["round"],
+            r["system_name"][:28],
+            r["preset"],
+            r["accelerators"],
+            r["global_batch"],
+            r["precision"],
+            f"{r['published_min']:.2f}",
+            f"{r['predicted_min']:.2f}",
+            f"{r['error']:+.1%}",
+            "held out" if r["holdout"] else "fit",
+        ]
+        for r in report["rows"]
+    ]
+    if table:
+        print(
+            _table(
+                table,
+                [
+                    "round",
+                    "system",
+                    "preset",
+                    "acc",
+                    "batch",
+                    "prec",
+                    "published",
+                    "predicted",
+                    "error",
+                    "split",
+                ],
+            )
+        )
+    print(
+        f"\nskipped {len(report['skipped'])} rows (benchmark or accelerator the model does not know); --json lists them with reasons"
+    )
+    if report["mape"] is None:
+        print("no rows could be predicted")
+        return 1
+    print(
+        f"MAPE {report['mape']:.1%} over {len(report['rows'])} rows (fit rows {report['mape_fit']:.1%}, held-out rows {report['mape_holdout']:.1%})"
+    )
+    for name, v in report["mape_by_accelerator"].items():
+        print(f"  {name:<14}{v:6.1%}")
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from dse._plots import plot_scale_study
+    from dse._studies import DEFAULT_COUNTS, elasticities, scale_study
+    from workloads import get_workload
+
+    wl = get_workload(args.workload)
+    cal = _calibration(args)
+    costs = _cost_model(args)
+    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if not args.json else None
+    study = scale_study(wl, counts=DEFAULT_COUNTS, cal=cal, costs=costs, progress=say)
+    if not study["front"]:
+        print("no feasible design found", file=sys.stderr)
+        return 1
+    fastest = study["front"][0]
+    ela = elasticities(fastest["system"], wl, fastest["accelerators"], cal=cal, costs=costs)
+    study["fastest_elasticities"] = dict(
+        system=fastest["system"], accelerators=fastest["accelerators"], **ela
+    )
+    if not args.no_plot:
+        plot_scale_study(study, args.plot)
+        study["plot"] = args.plot
+    if args.json:
+        _emit_json(study)
+        return 0
+    print(
+        f"\n{wl.name}: Pareto-optimal systems (time to train vs total pounds), of {len(study['points'])} feasible (system, scale) pairs"
+    )
+    rows = [
+        [
+            p["system"],
+            p["accelerators"],
+            f"{p['time_to_train_s'] / 60:.1f}",
+            _gbp(p["total_gbp"]),
+            _gbp(p["run_cost_gbp"]),
+            f"{p['energy_j'] / 3.6e9:.1f}",
+            f"{p['mfu']:.0%}",
+            f"tp{p['strategy']['tp']} pp{p['strategy']['pp']} dp{p['strategy']['dp']} gb{p['strategy']['global_batch']} {p['strategy']['precision']}",
+        ]
+        for p in study["front"]
+    ]
+    print(
+        _table(
+            rows,
+            ["system", "accelerators", "minutes", "total £", "run £", "MWh", "MFU", "strategy"],
+        )
+    )
+    print(
+        f"\nWhat each knob is worth at the fastest point ({fastest['system']} x {fastest['accelerators']}): elasticity d ln(metric) / d ln(parameter)"
+    )
+    items = sorted(ela["time_to_train_s"].items(), key=lambda kv: -abs(kv[1]))
+    rows = [
+        [k, f"{v:+.3f}", f"{ela['total_gbp'][k]:+.3f}"]
+        for k, v in items
+        if abs(v) > 1e-4 or abs(ela["total_gbp"][k]) > 1e-4
+    ]
+    print(_table(rows, ["parameter", "time to train", "total £"]))
+    if not args.no_plot:
+        print(f"\nwrote {args.plot}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except ValueError as err:
+        print(f"dse {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into a command that stopped reading
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
