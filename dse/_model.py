@@ -29,7 +29,9 @@ from workloads import TransformerWorkload
 __all__ = [
     "RunBreakdown",
     "simulate",
+    "gemm_terms",
     "gemm_time",
+    "attention_time",
     "elementwise_time",
     "collective_time",
     "p2p_time",
@@ -113,21 +115,18 @@ class RunBreakdown:
 # ----------------------------------------------------------------------------
 
 
-def gemm_time(m, n, k, system: SystemSpec, cal: Calibration, fp8):
-    """Seconds for one GEMM: fixed kernel overhead plus a smooth roofline.
-
-    ``kernel_overhead_s + smooth_max(2mnk / (e * peak), traffic / bandwidth)``,
-    the form that fits measured H100 cuBLAS GEMMs from 256^3 to 16384^3 and
-    the GPT-3 layer shapes (``hwmodels/data/measured``).
+def gemm_terms(m, n, k, system: SystemSpec, cal: Calibration, fp8):
+    """Compute time and memory-traffic time of one GEMM (the two roofline sides).
 
     Args:
-        m, n, k: GEMM dimensions (elements).
+        m, n, k: GEMM dimensions (elements): ``[m, k] @ [k, n]``.
         system: The system (peaks, memory bandwidth).
         cal: Calibration (efficiencies).
-        fp8: 1.0 for fp8 inputs (bf16 output), 0.0 for bf16.
+        fp8: 1.0 for 8-bit inputs (bf16 output), 0.0 for bf16.
 
     Returns:
-        Seconds.
+        ``(t_compute, t_memory)`` in seconds: ``2mnk / (e * peak)`` and
+        ``(mk + kn) * input bytes + mn * 2`` over the achieved bandwidth.
     """
     flops = 2.0 * m * n * k
     peak = jnp.where(fp8 > 0.5, system.peak_fp8_flops_per_s, system.peak_bf16_flops_per_s)
@@ -135,7 +134,17 @@ def gemm_time(m, n, k, system: SystemSpec, cal: Calibration, fp8):
     t_compute = flops / (peak * e_max)
     in_bytes = jnp.where(fp8 > 0.5, 1.0, 2.0)
     traffic = (m * k + k * n) * in_bytes + m * n * 2.0
-    t_memory = elementwise_time(traffic, system, cal)
+    return t_compute, elementwise_time(traffic, system, cal)
+
+
+def gemm_time(m, n, k, system: SystemSpec, cal: Calibration, fp8):
+    """Seconds for one GEMM: fixed kernel overhead plus a smooth roofline.
+
+    ``kernel_overhead_s + smooth_max(t_compute, t_memory)`` (see ``gemm_terms``),
+    the form that fits measured H100 cuBLAS GEMMs from 256^3 to 16384^3 and
+    the GPT-3 layer shapes (``hwmodels/data/measured``).
+    """
+    t_compute, t_memory = gemm_terms(m, n, k, system, cal, fp8)
     return cal.kernel_overhead_s + smooth_max(t_compute, t_memory)
 
 

@@ -1,0 +1,127 @@
+"""The command line: evaluate's JSON schema, pins, help, and the demo."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dse.cli import main
+
+KEYS = {
+    "time_to_train_s",
+    "step_time_s",
+    "capital_gbp",
+    "operating_gbp",
+    "total_gbp",
+    "run_cost_gbp",
+    "energy_j",
+    "strategy",
+    "breakdown",
+}
+
+
+def test_evaluate_json_schema(capsys):
+    assert (
+        main(
+            [
+                "evaluate",
+                "--workload",
+                "gpt3-175b",
+                "--system",
+                "h100-sxm",
+                "--accelerators",
+                "512",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert KEYS <= set(out)
+    assert {"compute_s", "exposed_comm_s", "bubble_s", "memory_bound_s"} <= set(out["breakdown"])
+    assert {
+        "tp",
+        "pp",
+        "dp",
+        "microbatch",
+        "global_batch",
+        "interleave",
+        "recompute",
+        "precision",
+    } <= set(out["strategy"])
+
+
+def test_evaluate_pins_are_respected(capsys):
+    args = [
+        "evaluate",
+        "--accelerators",
+        "512",
+        "--tp",
+        "8",
+        "--pp",
+        "8",
+        "--microbatch",
+        "1",
+        "--global-batch",
+        "2048",
+        "--interleave",
+        "2",
+        "--recompute",
+        "full",
+        "--precision",
+        "bf16",
+        "--json",
+    ]
+    assert main(args) == 0
+    s = json.loads(capsys.readouterr().out)["strategy"]
+    assert (
+        s["tp"],
+        s["pp"],
+        s["dp"],
+        s["microbatch"],
+        s["global_batch"],
+        s["interleave"],
+        s["recompute"],
+        s["precision"],
+    ) == (8, 8, 8, 1, 2048, 2, "full", "bf16")
+
+
+def test_evaluate_text(capsys):
+    assert main(["evaluate", "--accelerators", "512"]) == 0
+    text = capsys.readouterr().out
+    for word in (
+        "time to train",
+        "strategy",
+        "compute",
+        "exposed_comm",
+        "bubble",
+        "memory per device",
+        "capital",
+        "operating",
+        "total",
+        "one run",
+        "energy",
+    ):
+        assert word in text
+
+
+def test_help_runs():
+    out = subprocess.run(
+        [sys.executable, "-m", "dse.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for cmd in ("systems", "evaluate", "validate", "demo"):
+        assert cmd in out
+
+
+@pytest.mark.slow
+def test_demo_json_and_plot(tmp_path, capsys):
+    plot = tmp_path / "demo.png"
+    assert main(["demo", "--json", "--plot", str(plot)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["front"] and out["points"]
+    times = [p["time_to_train_s"] for p in out["front"]]
+    costs = [p["total_gbp"] for p in out["front"]]
+    assert times == sorted(times) and costs == sorted(costs, reverse=True)
+    assert plot.stat().st_size > 1000
+    assert "peak_fp8_flops_per_s" in out["fastest_elasticities"]["time_to_train_s"]
