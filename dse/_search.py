@@ -29,6 +29,7 @@ __all__ = [
     "search_jit",
     "DEFAULT_TEMPERATURE",
     "DEFAULT_MEMORY_TEMPERATURE",
+    "prune_candidates",
 ]
 
 # Relative temperature of the softmin over strategies: a candidate 1% slower
@@ -135,3 +136,41 @@ def search_jit(
         temperature=temperature,
         memory_temperature=memory_temperature,
     )
+
+
+def prune_candidates(
+    system: SystemSpec,
+    workload: TransformerWorkload,
+    candidates,
+    cal: Calibration,
+    costs: CostModel,
+    *,
+    keep: int,
+):
+    """Keep the ``keep`` fastest memory-feasible candidates on a reference system.
+
+    The first stage of a two-stage search for large design batches: strategies
+    that are slow or do not fit on the reference system are dropped once, and
+    every design of the batch then searches only the survivors. Designs far
+    from the reference may prefer a dropped strategy; keep more to be safer.
+
+    Args:
+        system: Reference system (concrete).
+        workload: The workload.
+        candidates: ``Strategy`` with ``[S]`` leaves.
+        cal: Calibration.
+        costs: Cost constants.
+        keep: Number of candidates to keep (at most ``S``).
+
+    Returns:
+        ``Strategy`` with ``[min(keep, S)]`` leaves, fastest first.
+    """
+    import numpy as np
+
+    runs = jax.jit(jax.vmap(simulate, in_axes=(None, None, 0, None, None)), static_argnums=1)(
+        system, workload, candidates, cal, costs
+    )
+    t = np.asarray(runs.time_to_train_s, dtype=float)
+    t = np.where(np.asarray(runs.feasible) > 0.5, t, np.inf)
+    order = np.argsort(t, kind="stable")[: min(keep, t.size)]
+    return jax.tree_util.tree_map(lambda x: np.asarray(x)[order], candidates)
