@@ -56,7 +56,9 @@ def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--designs", type=int, default=10_000)
-    parser.add_argument("--keep", type=int, default=32, help="strategies kept after pruning (0: all)")
+    parser.add_argument(
+        "--keep", type=int, default=32, help="strategies kept after pruning (0: all)"
+    )
     args = parser.parse_args()
 
     wl = get_workload("gpt3-175b")
@@ -64,7 +66,9 @@ def main() -> dict:
     costs = CostModel()
     base = get_system("h100-sxm")
     cands = stack_strategies(
-        enumerate_strategies(wl, 512, precision="fp8", pins=StrategyPins(global_batch=2048), scaleup_domain_size=8.0),
+        enumerate_strategies(
+            wl, 512, precision="fp8", pins=StrategyPins(global_batch=2048), scaleup_domain_size=8.0
+        ),
         dtype=np.float32,
     )
     n_valid = int(cands.tp.shape[0])
@@ -98,7 +102,9 @@ def main() -> dict:
     # Cost of pruning: exact best time with the pruned set vs the whole valid set,
     # on the first 1,000 designs.
     sub = jax.tree_util.tree_map(lambda x: x[:1000], designs)
-    full = jax.jit(jax.vmap(lambda s: search_strategies(s, wl, all_cands, cal, costs).best.time_to_train_s))(sub)
+    full = jax.jit(
+        jax.vmap(lambda s: search_strategies(s, wl, all_cands, cal, costs).best.time_to_train_s)
+    )(sub)
     pruned = out.best.time_to_train_s[:1000]
     gap = np.asarray(pruned) / np.asarray(full) - 1.0
     report = {

@@ -145,29 +145,11 @@ def enumerate_strategies(
             f"a divisor of the {layers} layers",
             isinstance(pins.pp, int) and pins.pp >= 1 and layers % pins.pp == 0,
         )
-    if pins.dp is not None:
-        _check_pin("dp", pins.dp, "a whole number >= 1", isinstance(pins.dp, int) and pins.dp >= 1)
-    if pins.microbatch is not None:
-        _check_pin(
-            "microbatch",
-            pins.microbatch,
-            "a whole number >= 1",
-            isinstance(pins.microbatch, int) and pins.microbatch >= 1,
-        )
-    if pins.global_batch is not None:
-        _check_pin(
-            "global_batch",
-            pins.global_batch,
-            "a whole number >= 1",
-            isinstance(pins.global_batch, int) and pins.global_batch >= 1,
-        )
-    if pins.interleave is not None:
-        _check_pin(
-            "interleave",
-            pins.interleave,
-            "a whole number >= 1",
-            isinstance(pins.interleave, int) and pins.interleave >= 1,
-        )
+    for name in ("dp", "microbatch", "global_batch", "interleave"):
+        value = getattr(pins, name)
+        if value is not None:
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+            _check_pin(name, value, "a whole number >= 1", ok)
     if pins.recompute is not None:
         _check_pin(
             "recompute", pins.recompute, f"one of {list(RECOMPUTE)}", pins.recompute in RECOMPUTE

@@ -214,7 +214,7 @@ def validate(rows: list[dict], cal: Calibration, *, benchmarks=None) -> dict:
     Returns:
         Dict with ``rows`` (per-row dicts), ``skipped``, ``mape`` (fraction,
         all rows), ``mape_fit`` and ``mape_holdout`` (the documented split),
-        ``mape_by_accelerator``.
+        ``mape_by_accelerator`` and ``mape_by_benchmark``.
     """
     from dse._strategy import describe_strategy
 
@@ -227,6 +227,7 @@ def validate(rows: list[dict], cal: Calibration, *, benchmarks=None) -> dict:
             mape_fit=None,
             mape_holdout=None,
             mape_by_accelerator={},
+            mape_by_benchmark={},
         )
     minutes, index, feasible = predict_minutes(prepared, cal)
     out_rows = []
@@ -252,8 +253,10 @@ def validate(rows: list[dict], cal: Calibration, *, benchmarks=None) -> dict:
         )
     ape = lambda rs: float(np.mean([abs(r["error"]) for r in rs])) if rs else None  # noqa: E731
     by_acc: dict[str, list] = {}
+    by_bench: dict[str, list] = {}
     for r in out_rows:
         by_acc.setdefault(r["preset"], []).append(r)
+        by_bench.setdefault(r["benchmark"], []).append(r)
     return dict(
         rows=out_rows,
         skipped=skipped,
@@ -261,6 +264,7 @@ def validate(rows: list[dict], cal: Calibration, *, benchmarks=None) -> dict:
         mape_fit=ape([r for r in out_rows if not r["holdout"]]),
         mape_holdout=ape([r for r in out_rows if r["holdout"]]),
         mape_by_accelerator={k: ape(v) for k, v in sorted(by_acc.items())},
+        mape_by_benchmark={k: ape(v) for k, v in sorted(by_bench.items())},
     )
 
 

@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_systems)
 
     p = sub.add_parser(
+        "workloads", help="list the built-in workloads: shapes, MLPerf setup, convergence data"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_workloads)
+
+    p = sub.add_parser(
         "evaluate",
         help="time-to-train, breakdown, memory and pounds of one run (strategy searched)",
         description=(
@@ -248,6 +254,54 @@ def cmd_systems(args) -> int:
     print(
         "\nPer accelerator; link bandwidths per direction. Sources: `dse systems --json` or hwmodels/data/systems.csv."
     )
+    return 0
+
+
+def cmd_workloads(args) -> int:
+    from workloads import get_workload, list_workloads
+
+    out = []
+    for name in list_workloads():
+        w = get_workload(name)
+        out.append(
+            dict(
+                name=name,
+                n_layers=w.n_layers,
+                hidden_size=w.hidden_size,
+                n_heads=w.n_heads,
+                n_kv_heads=w.n_kv_heads,
+                ffn_size=w.ffn_size,
+                seq_len=w.seq_len,
+                vocab_size=w.vocab_size,
+                params=w.params_total,
+                quality_target=w.quality_target,
+                eval_interval_samples=w.eval_interval_samples,
+                eval_samples=w.eval_samples,
+                convergence=[
+                    dict(global_batch=b, samples_to_converge=s)
+                    for b, s in zip(w.convergence_batch, w.convergence_samples, strict=True)
+                ],
+                sources=w.sources,
+            )
+        )
+    if args.json:
+        _emit_json({"workloads": out})
+        return 0
+    for o in out:
+        print(
+            f"{o['name']}: {o['params'] / 1e9:.1f}B parameters, {o['n_layers']} layers, hidden "
+            f"{o['hidden_size']}, {o['n_heads']} heads, ffn {o['ffn_size']}, sequence {o['seq_len']}, "
+            f"vocabulary {o['vocab_size']}"
+        )
+        print(
+            f"  target: {o['quality_target']}; evaluation every {o['eval_interval_samples']:,.0f} samples"
+        )
+        rows = [
+            [f"{c['global_batch']:.0f}", f"{c['samples_to_converge']:,.0f}"]
+            for c in o["convergence"]
+        ]
+        print(_table(rows, ["global batch", "samples to converge"]))
+        print(f"  sources: {o['sources']}")
     return 0
 
 

@@ -125,3 +125,16 @@ def test_demo_json_and_plot(tmp_path, capsys):
     assert times == sorted(times) and costs == sorted(costs, reverse=True)
     assert plot.stat().st_size > 1000
     assert "peak_fp8_flops_per_s" in out["fastest_elasticities"]["time_to_train_s"]
+
+
+def test_workloads_command(capsys):
+    assert main(["workloads", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    gpt3 = out["workloads"][0]
+    assert (gpt3["n_layers"], gpt3["hidden_size"], gpt3["n_heads"], gpt3["seq_len"]) == (
+        96,
+        12288,
+        96,
+        2048,
+    )
+    assert gpt3["convergence"][1] == {"global_batch": 2048.0, "samples_to_converge": 575078.0}
