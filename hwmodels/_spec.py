@@ -29,6 +29,8 @@ class SystemSpec:
         hbm_capacity_bytes: Device memory per accelerator, bytes.
         hbm_bw_bytes_per_s: Device memory bandwidth per accelerator, bytes/s.
         sram_bytes: On-chip SRAM (last-level cache) per accelerator, bytes.
+            Carried for the hardware generator; no performance term of the
+            current model depends on it (its gradient is zero).
         scaleup_bw_bytes_per_s: Scale-up (NVLink / ICI) bandwidth per
             accelerator, per direction, bytes/s.
         scaleup_domain_size: Accelerators in one scale-up domain (a count,
@@ -38,7 +40,8 @@ class SystemSpec:
             direction, bytes/s.
         scaleout_latency_s: Latency of one collective step on scale-out, s.
         accelerators_per_server: Accelerators in one server (a count).
-        accelerator_power_w: Accelerator board power (TDP), W. Informational.
+        accelerator_power_w: Accelerator board power (TDP), W. Informational:
+            energy and pounds use ``server_power_w``.
         server_power_w: Power of one server with its accelerators, W.
         server_cost_gbp: Capital cost (cost of goods) of one server, GBP.
         name: Preset name or file path (static).
