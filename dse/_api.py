@@ -105,7 +105,8 @@ def result_dict(result: SearchResult, candidates, workload, spec, costs: CostMod
             "eval_time_s": best.eval_time_s,
         },
         "memory_per_device": {
-            "weights_and_grads_bytes": best.memory_weights_bytes,
+            "weights_bytes": best.memory_weights_bytes,
+            "grads_bytes": best.memory_grads_bytes,
             "optimizer_bytes": best.memory_optimizer_bytes,
             "activations_bytes": best.memory_activations_bytes,
             "reserved_bytes": best.memory_reserved_bytes,

@@ -62,7 +62,8 @@ ATTENTION_BACKWARD_FACTOR = 2.5
 OPTIMIZER_BYTES_PER_PARAM = 30.0
 # Bytes per parameter held on every replica: bf16 weights (2) and fp32 gradient
 # accumulators (4; Megatron forces fp32 gradient accumulation for bf16).
-WEIGHT_GRAD_BYTES_PER_PARAM = 6.0
+WEIGHT_BYTES_PER_PARAM = 2.0
+GRAD_BYTES_PER_PARAM = 4.0
 # Bytes per parameter sharded by ZeRO-1: fp32 master copy, Adam m and v.
 OPTIMIZER_STATE_BYTES_PER_PARAM = 12.0
 GRAD_REDUCE_BYTES_PER_PARAM = 4.0  # fp32 gradient reduce-scatter
@@ -101,6 +102,7 @@ class RunBreakdown:
     flops_per_step: Any  # model FLOPs per step, whole machine (no recompute)
     mfu: Any  # model FLOPs / (step time x peak of the chosen precision)
     memory_weights_bytes: Any
+    memory_grads_bytes: Any
     memory_optimizer_bytes: Any
     memory_activations_bytes: Any
     memory_reserved_bytes: Any
@@ -213,7 +215,7 @@ def stage_params(workload: TransformerWorkload, strategy):
 
 
 def memory_per_device(workload: TransformerWorkload, strategy, cal: Calibration) -> dict:
-    """Bytes per device: weights+grads, optimizer shard, activations, reserved.
+    """Bytes per device: weights, gradients, optimizer shard, activations, reserved.
 
     Activations follow Korthikanti et al. 2022 (arXiv 2205.05198): the first
     stage of 1F1B holds ``min(p, m)`` microbatches of its layers; interleaving
@@ -223,7 +225,8 @@ def memory_per_device(workload: TransformerWorkload, strategy, cal: Calibration)
     h = float(workload.hidden_size)
     tokens = strategy.microbatch * float(workload.seq_len)
     params = stage_params(workload, strategy)
-    weights = params * WEIGHT_GRAD_BYTES_PER_PARAM
+    weights = params * WEIGHT_BYTES_PER_PARAM
+    grads = params * GRAD_BYTES_PER_PARAM
     optimizer = params * OPTIMIZER_STATE_BYTES_PER_PARAM / strategy.dp
     per_layer_none = tokens * h * ACTIVATION_BYTES_PER_TOKEN_PER_H / strategy.tp
     per_layer_sel = (
@@ -248,10 +251,11 @@ def memory_per_device(workload: TransformerWorkload, strategy, cal: Calibration)
     reserved = cal.memory_reserved_bytes
     return dict(
         weights=weights,
+        grads=grads,
         optimizer=optimizer,
         activations=activations,
         reserved=reserved,
-        total=weights + optimizer + activations + reserved,
+        total=weights + grads + optimizer + activations + reserved,
     )
 
 
@@ -421,6 +425,7 @@ def simulate(
         flops_per_step=model_flops,
         mfu=mfu,
         memory_weights_bytes=mem["weights"],
+        memory_grads_bytes=mem["grads"],
         memory_optimizer_bytes=mem["optimizer"],
         memory_activations_bytes=mem["activations"],
         memory_reserved_bytes=mem["reserved"] + 0.0 * mem["total"],

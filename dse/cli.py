@@ -362,7 +362,7 @@ def cmd_evaluate(args) -> int:
     print(f"  evaluation on the clock {b['eval_time_s'] / 60:8.2f} min (whole run)")
     print(
         f"  memory per device  {m['total_bytes'] / 1e9:6.1f} GB of {m['capacity_bytes'] / 1e9:.1f} "
-        f"(weights+grads {m['weights_and_grads_bytes'] / 1e9:.1f}, optimizer {m['optimizer_bytes'] / 1e9:.1f}, "
+        f"(weights {m['weights_bytes'] / 1e9:.1f}, grads {m['grads_bytes'] / 1e9:.1f}, optimizer {m['optimizer_bytes'] / 1e9:.1f}, "
         f"activations {m['activations_bytes'] / 1e9:.1f}, reserved {m['reserved_bytes'] / 1e9:.1f})"
     )
     print(f"  capital            {_gbp(result['capital_gbp']):>14}")
