@@ -391,14 +391,14 @@ def simulate(
     eval_total = n_evals * eval_pass
     time_to_train = steps * step + eval_total
 
-    model_flops = (
-        strategy.global_batch
-        * s
-        * (
-            6.0 * (workload.params_total - workload.params_embedding + workload.vocab_size * h)
-            + 6.0 * workload.n_layers * s * h * (0.5 if workload.causal else 1.0) * 2.0
-        )
-    )
+    # Model FLOPs per step (no recomputation): 6 per parameter per token for the
+    # matmul weights (embedding lookups excluded, logit GEMM included), plus
+    # attention scores and values, 4sh per token per layer forward (halved when
+    # causal), times 3 for forward and backward.
+    causal_factor = 0.5 if workload.causal else 1.0
+    matmul_params = workload.params_total - workload.params_embedding + workload.vocab_size * h
+    attention_per_token = 3.0 * 4.0 * workload.n_layers * s * h * causal_factor
+    model_flops = strategy.global_batch * s * (6.0 * matmul_params + attention_per_token)
     peak = jnp.where(strategy.fp8 > 0.5, system.peak_fp8_flops_per_s, system.peak_bf16_flops_per_s)
     accelerators = t * p * d
     mfu = model_flops / (step * accelerators * peak)

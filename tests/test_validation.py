@@ -65,3 +65,14 @@ def test_results_file_missing_columns(tmp_path):
     path.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="lacks column"):
         load_results(str(path))
+
+
+def test_shipped_calibration_matches_the_model(report):
+    """The shipped fit records its errors; the model must still reproduce them
+    (a model change without a refit with ``studies/fit_gpt3.py`` fails here)."""
+    from importlib import resources
+
+    shipped = json.loads(resources.files("dse").joinpath("data/calibration.json").read_text())
+    assert report["mape"] == pytest.approx(shipped["errors"]["mape_all_rows"], abs=2e-3)
+    assert report["mape_holdout"] == pytest.approx(shipped["errors"]["mape_holdout_rows"], abs=2e-3)
+    assert set(shipped["fitted"]) <= set(shipped["constants"])
