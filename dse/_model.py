@@ -36,6 +36,7 @@ __all__ = [
     "collective_time",
     "p2p_time",
     "memory_per_device",
+    "layer_times",
     "ELEMENTWISE_BYTES_PER_TOKEN_PER_H",
 ]
 
@@ -44,7 +45,12 @@ __all__ = [
 # activation (read+write: 16h), two dropout+residual adds (read two, write one:
 # 2 x 6h). Backward moves about twice that. Derived from the layer structure of
 # Megatron-LM's GPT block (Korthikanti et al. 2022, arXiv 2205.05198, Sec. 4).
-ELEMENTWISE_BYTES_PER_TOKEN_PER_H = 36.0
+LAYERNORM_BYTES_PER_TOKEN_PER_H = 8.0
+GELU_BYTES_PER_TOKEN_PER_H = 16.0
+RESIDUAL_BYTES_PER_TOKEN_PER_H = 12.0
+ELEMENTWISE_BYTES_PER_TOKEN_PER_H = (
+    LAYERNORM_BYTES_PER_TOKEN_PER_H + GELU_BYTES_PER_TOKEN_PER_H + RESIDUAL_BYTES_PER_TOKEN_PER_H
+)
 # Stored activation bytes per token per layer in units of h, with sequence
 # parallelism and fused (flash) attention: Korthikanti et al. 2022 Eq. (2)
 # without the 5as/h attention-matrix term (flash attention stores none).
@@ -272,6 +278,36 @@ def layer_gemm_time(workload: TransformerWorkload, strategy, system, cal):
     fc1 = gemm_time(tokens, f / t, h, system, cal, fp8)
     fc2 = gemm_time(tokens, h, f / t, system, cal, fp8)
     return qkv + proj + fc1 + fc2
+
+
+def layer_times(workload: TransformerWorkload, strategy, system, cal, *, sequence_parallel=True):
+    """Seconds of one transformer layer for one microbatch on one tp rank.
+
+    No communication and no recomputation: the four GEMMs, fused attention and
+    the elementwise passes. With ``sequence_parallel`` every elementwise pass is
+    split ``tp`` ways (as in ``simulate``); without it only the GeLU is (layer
+    norms and residual adds run on the whole activation).
+
+    Returns:
+        Dict of ``gemm``, ``attention``, ``elementwise`` (forward) and
+        ``forward``, ``forward_backward`` seconds.
+    """
+    h = float(workload.hidden_size)
+    tokens = strategy.microbatch * float(workload.seq_len)
+    gemm = layer_gemm_time(workload, strategy, system, cal)
+    attention = attention_time(workload, strategy, system, cal)
+    shared = LAYERNORM_BYTES_PER_TOKEN_PER_H + RESIDUAL_BYTES_PER_TOKEN_PER_H
+    shared_split = strategy.tp if sequence_parallel else 1.0
+    elem = elementwise_time(
+        tokens * h * (shared / shared_split + GELU_BYTES_PER_TOKEN_PER_H / strategy.tp), system, cal
+    )
+    return dict(
+        gemm=gemm,
+        attention=attention,
+        elementwise=elem,
+        forward=gemm + attention + elem,
+        forward_backward=3.0 * gemm + (1.0 + ATTENTION_BACKWARD_FACTOR) * attention + 3.0 * elem,
+    )
 
 
 def logits_gemm_time(workload: TransformerWorkload, strategy, system, cal):
