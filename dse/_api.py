@@ -74,7 +74,9 @@ def result_dict(result: SearchResult, candidates, workload, spec, costs: CostMod
     out = {
         "workload": workload.name,
         "system": spec.name,
-        "accelerators": int(round(strategy["tp"] * strategy["pp"] * strategy["dp"])),
+        "accelerators": int(
+            round(strategy["tp"] * strategy["cp"] * strategy["pp"] * strategy["dp"])
+        ),
         "feasible": feasible,
         "infeasible_reason": None,
         "time_to_train_s": best.time_to_train_s,

@@ -1,7 +1,7 @@
 """Achieved-efficiency constants of the model, and the shipped calibration file.
 
 These are the model's only free constants. Defaults carry their source; the
-few marked *fitted* are refitted by ``studies/fit_gpt3.py`` to published MLPerf
+few marked *fitted* are refitted by ``studies/fit_calibration.py`` to published MLPerf
 results and shipped in ``dse/data/calibration.json`` (which records what they
 were fitted on). Everything else in the model comes from system specs,
 workload shapes and published convergence data.

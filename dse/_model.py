@@ -7,7 +7,8 @@ every continuous system parameter (roofline and overlap use the smooth forms of
 ``dse._smooth``). Strategy quantities are discrete and never differentiated.
 
 Conventions: ``h`` hidden size, ``s`` sequence length, ``b`` microbatch,
-``T = b * s`` tokens per microbatch, ``t`` tensor-, ``p`` pipeline-, ``d``
+``T = b * s / cp`` tokens per microbatch and rank, ``t`` tensor-, ``cp``
+context-, ``p`` pipeline-, ``d``
 data-parallel degree, ``v`` interleave, ``m`` microbatches per step. Bytes per
 element: bf16 2, fp8 1, fp32 4. Activations are bf16.
 """
@@ -37,28 +38,50 @@ __all__ = [
     "p2p_time",
     "memory_per_device",
     "layer_times",
-    "ELEMENTWISE_BYTES_PER_TOKEN_PER_H",
+    "elementwise_bytes_per_token",
+    "activation_bytes_per_token",
 ]
 
 # Bytes of elementwise (memory-bound) traffic per token per layer, forward, in
-# units of h: two layer norms (read+write bf16: 2 x 4h), GeLU on the 4h MLP
-# activation (read+write: 16h), two dropout+residual adds (read two, write one:
-# 2 x 6h). Backward moves about twice that. Derived from the layer structure of
-# Megatron-LM's GPT block (Korthikanti et al. 2022, arXiv 2205.05198, Sec. 4).
+# units of h: two layer norms (read+write bf16: 2 x 4h) and two dropout+residual
+# adds (read two, write one: 2 x 6h); the MLP activation function adds
+# ``activation_pass_bytes``. Backward moves about twice that. Derived from the
+# layer structure of Megatron-LM's GPT block (Korthikanti et al. 2022, arXiv
+# 2205.05198, Sec. 4): 36h per token for GPT-3.
 LAYERNORM_BYTES_PER_TOKEN_PER_H = 8.0
-GELU_BYTES_PER_TOKEN_PER_H = 16.0
 RESIDUAL_BYTES_PER_TOKEN_PER_H = 12.0
-ELEMENTWISE_BYTES_PER_TOKEN_PER_H = (
-    LAYERNORM_BYTES_PER_TOKEN_PER_H + GELU_BYTES_PER_TOKEN_PER_H + RESIDUAL_BYTES_PER_TOKEN_PER_H
-)
-# Stored activation bytes per token per layer in units of h, with sequence
-# parallelism and fused (flash) attention: Korthikanti et al. 2022 Eq. (2)
-# without the 5as/h attention-matrix term (flash attention stores none).
-ACTIVATION_BYTES_PER_TOKEN_PER_H = 34.0
-# Selective recomputation here recomputes the GeLU output (8 of the 34) and
-# redoes that elementwise pass (16h bytes) in the backward pass.
-SELECTIVE_SAVED_PER_H = 8.0
-SELECTIVE_RECOMPUTE_BYTES_PER_H = 16.0
+# Stored activation bytes per token per layer, with sequence parallelism and
+# fused (flash) attention: Korthikanti et al. 2022 Eq. (2) without the 5as/h
+# attention-matrix term: 11h attention + 4h layer norms + MLP input (2h),
+# dropout mask (1h) and the MLP's inner activations (2 bytes x ffn per matrix
+# output and activation output) = 34h for GPT-3.
+ACTIVATION_FIXED_BYTES_PER_TOKEN_PER_H = 18.0
+
+
+def activation_pass_bytes(workload: TransformerWorkload) -> float:
+    """Bytes per token of the MLP activation function (GeLU / SwiGLU), forward:
+    read the up-projection output(s), write the activation (bf16)."""
+    return 2.0 * workload.ffn_size * workload.mlp_matrices
+
+
+def elementwise_bytes_per_token(workload: TransformerWorkload) -> float:
+    """Forward elementwise bytes per token per layer (36h for GPT-3)."""
+    h = float(workload.hidden_size)
+    return (
+        LAYERNORM_BYTES_PER_TOKEN_PER_H + RESIDUAL_BYTES_PER_TOKEN_PER_H
+    ) * h + activation_pass_bytes(workload)
+
+
+def activation_bytes_per_token(workload: TransformerWorkload) -> float:
+    """Stored activation bytes per token per layer without recomputation (34h for GPT-3)."""
+    h = float(workload.hidden_size)
+    return (
+        ACTIVATION_FIXED_BYTES_PER_TOKEN_PER_H * h + 2.0 * workload.ffn_size * workload.mlp_matrices
+    )
+
+
+# Selective recomputation here recomputes the MLP activation output (2 bytes x
+# ffn per token, 8h of GPT-3's 34h) and redoes that pass in the backward pass.
 # Full recomputation keeps only each layer's input (2h bytes per token).
 FULL_KEPT_PER_H = 2.0
 # Flash-attention backward does 2.5x the forward FLOPs (Dao 2023, arXiv 2307.08691).
@@ -123,6 +146,17 @@ class RunBreakdown:
 # ----------------------------------------------------------------------------
 
 
+def tokens_per_rank(workload: TransformerWorkload, strategy):
+    """Tokens of one microbatch held by one rank: context parallelism splits the sequence."""
+    return strategy.microbatch * float(workload.seq_len) / strategy.cp
+
+
+def stage_layers(workload: TransformerWorkload, strategy):
+    """Layers of the largest pipeline stage (stages are uneven when ``pp`` does
+    not divide the layers; the largest sets the pace)."""
+    return jnp.ceil(workload.n_layers / strategy.pp - 1e-9)
+
+
 def gemm_terms(m, n, k, system: SystemSpec, cal: Calibration, fp8):
     """Compute time and memory-traffic time of one GEMM (the two roofline sides).
 
@@ -165,7 +199,8 @@ def attention_time(workload: TransformerWorkload, strategy, system: SystemSpec, 
     """Forward seconds of fused attention for one microbatch and one layer."""
     s = float(workload.seq_len)
     h = float(workload.hidden_size)
-    flops = 4.0 * strategy.microbatch * s * s * h / strategy.tp
+    # Context parallelism splits the queries (load-balanced causal chunks).
+    flops = 4.0 * strategy.microbatch * s * s * h / (strategy.tp * strategy.cp)
     if workload.causal:
         flops = flops * 0.5
     return cal.kernel_overhead_s + flops / (system.peak_bf16_flops_per_s * cal.attention_efficiency)
@@ -213,11 +248,19 @@ def p2p_time(bytes_moved, crosses_domain, system: SystemSpec, cal: Calibration):
 def stage_params(workload: TransformerWorkload, strategy):
     """Parameters held by one device of the largest pipeline stage.
 
-    The first stage holds its layers plus the embedding table (shared with
-    the logit layer on the last stage), all split ``tp`` ways.
+    The first stage holds its layers plus the embedding table (the last stage
+    holds the logit table, a copy when tied), all split ``tp`` ways.
     """
-    layers_per_stage = workload.n_layers / strategy.pp
+    layers_per_stage = stage_layers(workload, strategy)
     return (layers_per_stage * workload.params_per_layer + workload.params_embedding) / strategy.tp
+
+
+def stage_trainable_params(workload: TransformerWorkload, strategy):
+    """Trainable parameters of one device of the largest stage (LoRA: adapters only)."""
+    layers_per_stage = stage_layers(workload, strategy)
+    per_layer = workload.params_per_layer * workload.trainable_fraction_per_layer
+    embedding = workload.params_embedding if workload.trains_embeddings else 0.0
+    return (layers_per_stage * per_layer + embedding) / strategy.tp
 
 
 def memory_per_device(workload: TransformerWorkload, strategy, cal: Calibration) -> dict:
@@ -229,17 +272,18 @@ def memory_per_device(workload: TransformerWorkload, strategy, cal: Calibration)
     are added for the last stage.
     """
     h = float(workload.hidden_size)
-    tokens = strategy.microbatch * float(workload.seq_len)
+    tokens = tokens_per_rank(workload, strategy)
     params = stage_params(workload, strategy)
+    trainable = stage_trainable_params(workload, strategy)
     weights = params * WEIGHT_BYTES_PER_PARAM
-    grads = params * GRAD_BYTES_PER_PARAM
-    optimizer = params * OPTIMIZER_STATE_BYTES_PER_PARAM / strategy.dp
-    per_layer_none = tokens * h * ACTIVATION_BYTES_PER_TOKEN_PER_H / strategy.tp
+    grads = trainable * GRAD_BYTES_PER_PARAM
+    optimizer = trainable * OPTIMIZER_STATE_BYTES_PER_PARAM / (strategy.dp * strategy.cp)
+    per_layer_none = tokens * activation_bytes_per_token(workload) / strategy.tp
     per_layer_sel = (
-        tokens * h * (ACTIVATION_BYTES_PER_TOKEN_PER_H - SELECTIVE_SAVED_PER_H) / strategy.tp
+        tokens * (activation_bytes_per_token(workload) - 2.0 * workload.ffn_size) / strategy.tp
     )
     per_layer_full = tokens * h * FULL_KEPT_PER_H / strategy.tp
-    layers_per_stage = workload.n_layers / strategy.pp
+    layers_per_stage = stage_layers(workload, strategy)
     m = strategy.global_batch / (strategy.dp * strategy.microbatch)
     in_flight = jnp.minimum(strategy.pp, m) * (
         1.0 + (strategy.pp - 1.0) / (strategy.pp * strategy.interleave)
@@ -268,14 +312,14 @@ def memory_per_device(workload: TransformerWorkload, strategy, cal: Calibration)
 def layer_gemm_time(workload: TransformerWorkload, strategy, system, cal):
     """Forward seconds of the four GEMMs of one layer for one microbatch."""
     h = float(workload.hidden_size)
-    kv = float(workload.n_kv_heads * workload.head_dim)
+    kv = float(workload.kv_size)
     f = float(workload.ffn_size)
-    tokens = strategy.microbatch * float(workload.seq_len)
+    tokens = tokens_per_rank(workload, strategy)
     t = strategy.tp
     fp8 = strategy.fp8
     qkv = gemm_time(tokens, (h + 2 * kv) / t, h, system, cal, fp8)
     proj = gemm_time(tokens, h, h / t, system, cal, fp8)
-    fc1 = gemm_time(tokens, f / t, h, system, cal, fp8)
+    fc1 = gemm_time(tokens, (workload.mlp_matrices - 1) * f / t, h, system, cal, fp8)
     fc2 = gemm_time(tokens, h, f / t, system, cal, fp8)
     return qkv + proj + fc1 + fc2
 
@@ -293,13 +337,15 @@ def layer_times(workload: TransformerWorkload, strategy, system, cal, *, sequenc
         ``forward``, ``forward_backward`` seconds.
     """
     h = float(workload.hidden_size)
-    tokens = strategy.microbatch * float(workload.seq_len)
+    tokens = tokens_per_rank(workload, strategy)
     gemm = layer_gemm_time(workload, strategy, system, cal)
     attention = attention_time(workload, strategy, system, cal)
-    shared = LAYERNORM_BYTES_PER_TOKEN_PER_H + RESIDUAL_BYTES_PER_TOKEN_PER_H
+    shared = (LAYERNORM_BYTES_PER_TOKEN_PER_H + RESIDUAL_BYTES_PER_TOKEN_PER_H) * h
     shared_split = strategy.tp if sequence_parallel else 1.0
     elem = elementwise_time(
-        tokens * h * (shared / shared_split + GELU_BYTES_PER_TOKEN_PER_H / strategy.tp), system, cal
+        tokens * (shared / shared_split + activation_pass_bytes(workload) / strategy.tp),
+        system,
+        cal,
     )
     return dict(
         gemm=gemm,
@@ -312,7 +358,7 @@ def layer_times(workload: TransformerWorkload, strategy, system, cal, *, sequenc
 
 def logits_gemm_time(workload: TransformerWorkload, strategy, system, cal):
     """Forward seconds of the logit GEMM (bf16) for one microbatch, last stage."""
-    tokens = strategy.microbatch * float(workload.seq_len)
+    tokens = tokens_per_rank(workload, strategy)
     return gemm_time(
         tokens, workload.vocab_size / strategy.tp, float(workload.hidden_size), system, cal, 0.0
     )
@@ -347,25 +393,40 @@ def simulate(
         ``RunBreakdown`` of scalars.
     """
     h = float(workload.hidden_size)
-    s = float(workload.seq_len)
-    tokens = strategy.microbatch * s
+    tokens = tokens_per_rank(workload, strategy)
     t, p, d, v = strategy.tp, strategy.pp, strategy.dp, strategy.interleave
+    cp = strategy.cp
     m = strategy.global_batch / (d * strategy.microbatch)
-    layers_per_stage = workload.n_layers / p
+    layers_per_stage = stage_layers(workload, strategy)
 
     # Per layer, per microbatch, forward.
     gemm_f = layer_gemm_time(workload, strategy, system, cal)
     attn_f = attention_time(workload, strategy, system, cal)
-    elem_f = elementwise_time(tokens * h * ELEMENTWISE_BYTES_PER_TOKEN_PER_H / t, system, cal)
+    elem_f = elementwise_time(tokens * elementwise_bytes_per_token(workload) / t, system, cal)
     # Sequence parallelism: all-gather before and reduce-scatter after attention
     # and MLP, on the full activation [T, h] in bf16, over the tp group (stride 1).
     tp_f = 4.0 * collective_time(tokens * h * 2.0, t, 1.0, system, cal)
+    # Context parallelism: every rank gathers the keys and values of the whole
+    # sequence (its tp share of the KV heads, bf16) over the cp group (stride
+    # t), ring-pipelined with the attention kernel: only the excess over the
+    # attention time is exposed. Backward reduce-scatters their gradients too.
+    kv_bytes = 2.0 * tokens * cp * (workload.kv_size / t) * 2.0
+    cp_f = collective_time(kv_bytes, cp, t, system, cal)
+    cp_exposed_f = smooth_relu(cp_f - attn_f, cp_f + attn_f)
+    cp_exposed_b = smooth_relu(
+        2.0 * cp_f - ATTENTION_BACKWARD_FACTOR * attn_f,
+        2.0 * cp_f + ATTENTION_BACKWARD_FACTOR * attn_f,
+    )
 
     # Per stage, per microbatch (the last stage also computes the logits).
     logits_f = logits_gemm_time(workload, strategy, system, cal)
     compute_f = layers_per_stage * (gemm_f + attn_f) + logits_f
+    # Backward GEMMs: input gradients always, weight gradients only for
+    # trained weights (a LoRA run's frozen base needs none).
+    backward_gemm = 1.0 if workload.lora_rank else 2.0
     compute_b = (
-        layers_per_stage * (2.0 * gemm_f + ATTENTION_BACKWARD_FACTOR * attn_f) + 2.0 * logits_f
+        layers_per_stage * (backward_gemm * gemm_f + ATTENTION_BACKWARD_FACTOR * attn_f)
+        + backward_gemm * logits_f
     )
     elem_b = 2.0 * elem_f
     recompute_full = strategy.recompute > 1.5
@@ -376,18 +437,18 @@ def simulate(
         elem_f,
         jnp.where(
             recompute_sel,
-            elementwise_time(tokens * h * SELECTIVE_RECOMPUTE_BYTES_PER_H / t, system, cal),
+            elementwise_time(tokens * activation_pass_bytes(workload) / t, system, cal),
             0.0,
         ),
     )
     tp_re = jnp.where(recompute_full, tp_f, 0.0)
     compute_mb = compute_f + compute_b + compute_re
     elem_mb = layers_per_stage * (elem_f + elem_b + elem_re)
-    tp_mb = layers_per_stage * (2.0 * tp_f + tp_re)
+    tp_mb = layers_per_stage * (2.0 * tp_f + tp_re + cp_exposed_f + cp_exposed_b)
 
     # Pipeline: activations [T/t, h] bf16 cross each stage boundary forward and
     # their gradients backward, v times per microbatch when interleaved.
-    pp_stride = t * d
+    pp_stride = t * cp * d
     crosses = p * pp_stride > system.scaleup_domain_size
     pp_mb = jnp.where(p > 1.5, 2.0 * v * p2p_time(tokens * h * 2.0 / t, crosses, system, cal), 0.0)
 
@@ -397,15 +458,16 @@ def simulate(
     # Data parallel (ZeRO-1): reduce-scatter fp32 gradients during the last
     # microbatch's backward pass, all-gather bf16 parameters during the first
     # microbatch's forward pass; only the excess is exposed.
-    params = stage_params(workload, strategy)
-    dp_rs = collective_time(params * GRAD_REDUCE_BYTES_PER_PARAM, d, t, system, cal)
-    dp_ag = collective_time(params * PARAM_GATHER_BYTES_PER_PARAM, d, t, system, cal)
+    params = stage_trainable_params(workload, strategy)
+    # The gradient reduction spans the cp ranks too (they hold the same weights).
+    dp_rs = collective_time(params * GRAD_REDUCE_BYTES_PER_PARAM, d * cp, t, system, cal)
+    dp_ag = collective_time(params * PARAM_GATHER_BYTES_PER_PARAM, d * cp, t, system, cal)
     window_b = compute_b + layers_per_stage * elem_b
     window_f = compute_f + layers_per_stage * elem_f
     dp_exposed = smooth_relu(dp_rs - window_b, dp_rs + window_b) + smooth_relu(
         dp_ag - window_f, dp_ag + window_f
     )
-    optimizer = elementwise_time(params * OPTIMIZER_BYTES_PER_PARAM / d, system, cal)
+    optimizer = elementwise_time(params * OPTIMIZER_BYTES_PER_PARAM / (d * cp), system, cal)
 
     compute = m * compute_mb
     memory_bound = m * elem_mb
@@ -419,24 +481,18 @@ def simulate(
     steps = samples / strategy.global_batch
     # Evaluation: forward only over the eval set, pipelined, no recompute.
     fwd_mb = (
-        compute_f + layers_per_stage * (elem_f + tp_f) + jnp.where(p > 1.5, pp_mb / (2.0 * v), 0.0)
+        compute_f
+        + layers_per_stage * (elem_f + tp_f + cp_exposed_f)
+        + jnp.where(p > 1.5, pp_mb / (2.0 * v), 0.0)
     )
     eval_microbatches = workload.eval_samples / (d * strategy.microbatch)
     eval_pass = (eval_microbatches + p - 1.0) * fwd_mb
-    n_evals = samples / workload.eval_interval_samples
-    eval_total = n_evals * eval_pass
+    eval_total = workload.evaluations(samples, strategy.global_batch) * eval_pass
     time_to_train = steps * step + eval_total
 
-    # Model FLOPs per step (no recomputation): 6 per parameter per token for the
-    # matmul weights (embedding lookups excluded, logit GEMM included), plus
-    # attention scores and values, 4sh per token per layer forward (halved when
-    # causal), times 3 for forward and backward.
-    causal_factor = 0.5 if workload.causal else 1.0
-    matmul_params = workload.params_total - workload.params_embedding + workload.vocab_size * h
-    attention_per_token = 3.0 * 4.0 * workload.n_layers * s * h * causal_factor
-    model_flops = strategy.global_batch * s * (6.0 * matmul_params + attention_per_token)
+    model_flops = strategy.global_batch * workload.flops_per_sample()
     peak = jnp.where(strategy.fp8 > 0.5, system.peak_fp8_flops_per_s, system.peak_bf16_flops_per_s)
-    accelerators = t * p * d
+    accelerators = t * cp * p * d
     mfu = model_flops / (step * accelerators * peak)
 
     mem = memory_per_device(workload, strategy, cal)

@@ -9,6 +9,7 @@ numbers; nothing about a strategy is ever differentiated.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from typing import Any
 
@@ -33,6 +34,11 @@ PRECISIONS = ("bf16", "fp8")
 _TP_CHOICES = (1, 2, 4, 8, 16, 32, 64)
 _MICROBATCH_CHOICES = (1, 2, 4, 8)
 _MAX_INTERLEAVE = 12
+_CP_CHOICES = (1, 2, 4, 8, 16)
+# Context parallelism is searched for sequences of at least this many tokens,
+# down to this many tokens per rank.
+_CP_MIN_SEQUENCE = 4096
+_CP_MIN_TOKENS_PER_RANK = 1024
 
 
 @jax.tree_util.register_dataclass
@@ -48,7 +54,9 @@ class Strategy:
         global_batch: Sequences per optimizer step.
         interleave: Virtual pipeline stages per device (1 = plain 1F1B).
         recompute: 0 none, 1 selective, 2 full activation recomputation.
-        fp8: 1 for fp8 matmuls (attention and elementwise stay bf16), else 0.
+        fp8: 1 for 8-bit matmuls (attention and elementwise stay bf16), else 0.
+        cp: Context-parallel degree: the sequence is split ``cp`` ways
+            (load-balanced causal chunks; keys and values ring-exchanged).
     """
 
     tp: Any
@@ -59,10 +67,11 @@ class Strategy:
     interleave: Any
     recompute: Any
     fp8: Any
+    cp: Any = 1.0
 
     @property
     def accelerators(self):
-        return self.tp * self.pp * self.dp
+        return self.tp * self.cp * self.pp * self.dp
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +79,7 @@ class StrategyPins:
     """Parts of the strategy fixed by the user; ``None`` means search it."""
 
     tp: int | None = None
+    cp: int | None = None
     pp: int | None = None
     dp: int | None = None
     microbatch: int | None = None
@@ -98,11 +108,14 @@ def enumerate_strategies(
 ) -> list[dict]:
     """All valid strategies for a workload on ``accelerators`` devices.
 
-    Validity: ``tp * pp * dp == accelerators``; ``tp`` divides the attention
-    heads and is a power of two (at most the scale-up domain, when given);
-    ``pp`` divides the layers; ``dp * microbatch`` divides the global batch;
-    interleaving needs ``pp > 1``, divides the layers per stage and the
-    microbatches per step are a multiple of ``pp`` (Megatron's rule).
+    Validity: ``tp * cp * pp * dp == accelerators``; ``tp`` divides the
+    attention heads and is a power of two (at most the scale-up domain, when
+    given); ``pp`` is a divisor of the layers or a power of two up to half of
+    them (uneven stages: the largest has ``ceil(layers / pp)``); ``cp`` is
+    searched for sequences of 4096 tokens or more, down to 1024 tokens per
+    rank; ``dp * microbatch`` divides the global batch; interleaving needs
+    ``pp > 1``, divides the layers of the largest stage, and the microbatches
+    per step are a multiple of ``pp`` (Megatron's rule).
     Without a pinned global batch, batches are drawn from the span of the
     workload's convergence table: for each layout the table's own batch sizes that
     ``dp * microbatch`` divides, the smallest multiple of
@@ -142,8 +155,15 @@ def enumerate_strategies(
         _check_pin(
             "pp",
             pins.pp,
-            f"a divisor of the {layers} layers",
-            isinstance(pins.pp, int) and pins.pp >= 1 and layers % pins.pp == 0,
+            f"a whole number from 1 to the {layers} layers",
+            isinstance(pins.pp, int) and 1 <= pins.pp <= layers,
+        )
+    if pins.cp is not None:
+        _check_pin(
+            "cp",
+            pins.cp,
+            f"a power of two dividing the sequence length {workload.seq_len}",
+            pins.cp in _CP_CHOICES and workload.seq_len % pins.cp == 0,
         )
     for name in ("dp", "microbatch", "global_batch", "interleave"):
         value = getattr(pins, name)
@@ -160,61 +180,71 @@ def enumerate_strategies(
         tps = [t for t in tps if t <= scaleup_domain_size]
     if pins.tp is not None:
         tps = [pins.tp] if n % pins.tp == 0 else []
-    pps = [p for p in _divisors(layers)] if pins.pp is None else [pins.pp]
+    if pins.cp is not None:
+        cps = [pins.cp]
+    elif workload.seq_len >= _CP_MIN_SEQUENCE:
+        cps = [c for c in _CP_CHOICES if workload.seq_len // c >= _CP_MIN_TOKENS_PER_RANK]
+    else:
+        cps = [1]
+    if pins.pp is not None:
+        pps = [pins.pp]
+    else:
+        uneven = [2**k for k in range(1, 7) if 2**k <= layers // 2]
+        pps = sorted(set(_divisors(layers)) | set(uneven))
     mbs = list(_MICROBATCH_CHOICES) if pins.microbatch is None else [pins.microbatch]
     recs = list(RECOMPUTE) if pins.recompute is None else [pins.recompute]
     bmin, bmax = min(workload.convergence_batch), max(workload.convergence_batch)
     fp8 = 1.0 if precision == "fp8" else 0.0
 
     out = []
-    for tp in tps:
-        for pp in pps:
-            if n % (tp * pp):
-                continue
-            dp = n // (tp * pp)
-            if pins.dp is not None and dp != pins.dp:
-                continue
-            for mb in mbs:
-                unit = dp * mb
-                if pins.global_batch is not None:
-                    batches = [pins.global_batch] if pins.global_batch % unit == 0 else []
+    for tp, cp, pp in itertools.product(tps, cps, pps):
+        if n % (tp * cp * pp):
+            continue
+        dp = n // (tp * cp * pp)
+        if pins.dp is not None and dp != pins.dp:
+            continue
+        lps = math.ceil(layers / pp)  # layers of the largest stage
+        for mb in mbs:
+            unit = dp * mb
+            if pins.global_batch is not None:
+                batches = [pins.global_batch] if pins.global_batch % unit == 0 else []
+            else:
+                m0 = max(1, math.ceil(bmin / unit))
+                batches = [
+                    k * m0 * unit for k in (1, 2, 4) if k * m0 * unit <= max(bmax, m0 * unit)
+                ]
+                batches += [int(b) for b in workload.convergence_batch if b % unit == 0]
+                batches = sorted(set(batches))
+            for gb in batches:
+                m = gb // unit
+                if pins.interleave is not None:
+                    vs = [pins.interleave]
                 else:
-                    m0 = max(1, math.ceil(bmin / unit))
-                    batches = [
-                        k * m0 * unit for k in (1, 2, 4) if k * m0 * unit <= max(bmax, m0 * unit)
-                    ]
-                    batches += [int(b) for b in workload.convergence_batch if b % unit == 0]
-                    batches = sorted(set(batches))
-                for gb in batches:
-                    m = gb // unit
-                    lps = layers // pp
-                    if pins.interleave is not None:
-                        vs = [pins.interleave]
-                    else:
-                        vs = [v for v in _divisors(lps) if v <= _MAX_INTERLEAVE]
-                    for v in vs:
-                        if v > 1 and (pp == 1 or lps % v or m % pp):
-                            continue
-                        for rec in recs:
-                            out.append(
-                                dict(
-                                    tp=float(tp),
-                                    pp=float(pp),
-                                    dp=float(dp),
-                                    microbatch=float(mb),
-                                    global_batch=float(gb),
-                                    interleave=float(v),
-                                    recompute=float(RECOMPUTE.index(rec)),
-                                    fp8=fp8,
-                                )
+                    vs = [v for v in _divisors(lps) if v <= _MAX_INTERLEAVE]
+                for v in vs:
+                    if v > 1 and (pp == 1 or lps % v or m % pp):
+                        continue
+                    for rec in recs:
+                        out.append(
+                            dict(
+                                tp=float(tp),
+                                pp=float(pp),
+                                dp=float(dp),
+                                microbatch=float(mb),
+                                global_batch=float(gb),
+                                interleave=float(v),
+                                recompute=float(RECOMPUTE.index(rec)),
+                                fp8=fp8,
+                                cp=float(cp),
                             )
+                        )
     if not out:
         pinned = {k: v for k, v in dataclasses.asdict(pins).items() if v is not None}
         raise ValueError(
             f"no valid parallel strategy for {n} accelerators on workload '{workload.name}'"
             + (f" with {pinned}" if pinned else "")
-            + f": need tp*pp*dp == {n} with tp a power of two dividing {heads} heads, "
-            f"pp dividing {layers} layers, and dp*microbatch dividing the global batch"
+            + f": need tp*cp*pp*dp == {n} with tp a power of two dividing {heads} heads, "
+            f"pp at most {layers} layers, and dp*microbatch dividing the global batch"
         )
     return out
 
@@ -238,6 +268,7 @@ def describe_strategy(s: dict) -> dict:
     """Human/JSON form of a strategy dict: integers and names."""
     return dict(
         tp=int(s["tp"]),
+        cp=int(s.get("cp", 1)),
         pp=int(s["pp"]),
         dp=int(s["dp"]),
         microbatch=int(s["microbatch"]),

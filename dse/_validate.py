@@ -56,7 +56,12 @@ RESULT_COLUMNS = (
     "source",
 )
 # Benchmarks of the results table the model knows, and their workload.
-BENCHMARK_WORKLOADS = {"gpt3": "gpt3-175b"}
+BENCHMARK_WORKLOADS = {
+    "gpt3": "gpt3-175b",
+    "llama31_405b": "llama31-405b",
+    "llama31_8b": "llama31-8b",
+    "llama2_70b_lora": "llama2-70b-lora",
+}
 
 
 def load_results(path: str | None = None) -> list[dict]:
@@ -268,6 +273,10 @@ def validate(rows: list[dict], cal: Calibration, *, benchmarks=None) -> dict:
     )
 
 
+HUBER_DELTA = 0.05
+LOSSES = ("squared", "huber")
+
+
 def fit_calibration(
     prepared: list[dict],
     start: Calibration,
@@ -275,29 +284,45 @@ def fit_calibration(
     *,
     steps: int = 400,
     learning_rate: float = 0.05,
-    log_every: int = 0,
+    log_every: int = 50,
+    callback=None,
+    loss: str = "squared",
 ) -> tuple[Calibration, list[float]]:
     """Fit calibration constants by Adam on the squared log error of minutes.
 
     Each fitted constant lives in a sigmoid box of its ``BOUNDS``; gradients
     come from the model itself (through the exact best strategy of each row).
+    Rows of several workloads are fitted together (one vmapped batch each).
 
     Args:
-        prepared: Rows from ``prepare_rows`` (one workload).
+        prepared: Rows from ``prepare_rows``.
         start: Starting calibration (also supplies the unfitted constants).
         fields: Names of the constants to fit.
         steps: Adam steps.
         learning_rate: Adam learning rate in the unconstrained space.
-        log_every: Print the loss every this many steps (0: silent).
+        log_every: Call ``callback(step, loss)`` every this many steps.
+        callback: Optional progress callable.
+        loss: ``squared`` (mean squared log error) or ``huber`` (pseudo-Huber
+            of the log error with width ``HUBER_DELTA``: squared below about
+            5%, linear above, so that a few anomalous submissions do not
+            dominate the fit).
 
     Returns:
         ``(fitted calibration, loss history)``.
     """
-    systems, strategies = stack_problems(
-        [p["spec"] for p in prepared], [p["candidates"] for p in prepared]
-    )
-    workload = prepared[0]["workload"]
-    target = jnp.log(jnp.asarray([p["published_min"] * 60.0 for p in prepared]))
+    if loss not in LOSSES:
+        raise ValueError(f"loss={loss!r} is not allowed: choose one of {list(LOSSES)}")
+    groups = []
+    by_workload: dict[str, list[dict]] = {}
+    for p in prepared:
+        by_workload.setdefault(p["workload"].name, []).append(p)
+    for rows in by_workload.values():
+        systems, strategies = stack_problems(
+            [p["spec"] for p in rows], [p["candidates"] for p in rows]
+        )
+        target = jnp.log(jnp.asarray([p["published_min"] * 60.0 for p in rows]))
+        groups.append((rows[0]["workload"], systems, strategies, target))
+    n_rows = len(prepared)
     costs = CostModel()
 
     def to_cal(z):
@@ -309,12 +334,21 @@ def fit_calibration(
 
     def loss_fn(z):
         cal = to_cal(z)
+        total = 0.0
+        for workload, systems, strategies, target in groups:
 
-        def one(system, cands):
-            return search_strategies(system, workload, cands, cal, costs).best.time_to_train_s
+            def one(system, cands, workload=workload):
+                return search_strategies(system, workload, cands, cal, costs).best.time_to_train_s
 
-        t = jax.vmap(one)(systems, strategies)
-        return jnp.mean((jnp.log(t) - target) ** 2)
+            t = jax.vmap(one)(systems, strategies)
+            err = jnp.log(t) - target
+            if loss == "huber":
+                total = total + jnp.sum(
+                    HUBER_DELTA * (jnp.sqrt(1.0 + (err / HUBER_DELTA) ** 2) - 1.0)
+                )
+            else:
+                total = total + jnp.sum(err**2)
+        return total / n_rows
 
     def logit(name):
         lo, hi = BOUNDS[name]
@@ -328,14 +362,14 @@ def fit_calibration(
 
     @jax.jit
     def step(z, state):
-        loss, grads = jax.value_and_grad(loss_fn)(z)
+        value, grads = jax.value_and_grad(loss_fn)(z)
         updates, state = opt.update(grads, state)
-        return optax.apply_updates(z, updates), state, loss
+        return optax.apply_updates(z, updates), state, value
 
     history = []
     for i in range(steps):
-        z, state, loss = step(z, state)
-        history.append(float(loss))
-        if log_every and i % log_every == 0:
-            print(f"  step {i:4d}  loss {float(loss):.5f}", flush=True)
+        z, state, value = step(z, state)
+        history.append(float(value))
+        if callback and log_every and (i % log_every == 0 or i == steps - 1):
+            callback(i, float(value))
     return to_cal(z), history

@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--tp", type=int, help="tensor-parallel degree (power of two dividing the heads)"
     )
-    g.add_argument("--pp", type=int, help="pipeline stages (divides the layers)")
+    g.add_argument("--cp", type=int, help="context-parallel degree (splits the sequence)")
+    g.add_argument("--pp", type=int, help="pipeline stages (uneven stages allowed)")
     g.add_argument("--dp", type=int, help="data-parallel replicas")
     g.add_argument("--microbatch", type=int, help="sequences per microbatch")
     g.add_argument("--global-batch", type=int, help="sequences per optimizer step")
@@ -121,6 +122,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="FILE.png", help="write a parity plot")
     _add_common(p)
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser(
+        "calibrate",
+        help="fit the model's efficiency constants to published results (Optax, model gradients)",
+        description=(
+            "Fit the efficiency constants by Adam on the squared log error of time-to-train over "
+            "the rows of a results CSV that the documented split does not hold out (SHA-256 of the "
+            "source column, 0 mod 3 held out); write them to a calibration JSON that evaluate and "
+            "validate read with --calibration."
+        ),
+    )
+    p.add_argument(
+        "--results",
+        metavar="FILE",
+        help="CSV with the results-table columns (default: the project's copy)",
+    )
+    p.add_argument("--benchmark", action="append", help="only these benchmarks (repeatable)")
+    p.add_argument(
+        "--fields", help="comma-separated constants to fit (default: the documented fitted set)"
+    )
+    p.add_argument("--steps", type=int, default=300, help="Adam steps (default: 300)")
+    p.add_argument(
+        "--learning-rate", type=float, default=0.05, help="Adam learning rate (default: 0.05)"
+    )
+    p.add_argument("--all-rows", action="store_true", help="fit on every usable row (no hold-out)")
+    p.add_argument(
+        "--loss",
+        choices=["squared", "huber"],
+        default="squared",
+        help="squared log error (default) or pseudo-Huber of the log error (robust to anomalous rows)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        default="calibration.json",
+        help="output JSON (default: calibration.json)",
+    )
+    p.epilog = "--calibration FILE sets the starting values (default: the unfitted defaults)."
+    _add_common(p)
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser(
         "demo",
@@ -311,6 +352,7 @@ def cmd_evaluate(args) -> int:
 
     pins = StrategyPins(
         tp=args.tp,
+        cp=args.cp,
         pp=args.pp,
         dp=args.dp,
         microbatch=args.microbatch,
@@ -342,7 +384,7 @@ def cmd_evaluate(args) -> int:
         f"  time to train      {result['time_to_train_min']:10.2f} min  ({result['steps']:.0f} steps of {result['step_time_s']:.3f} s, MFU {result['mfu']:.1%})"
     )
     print(
-        f"  strategy           tp={s['tp']} pp={s['pp']} dp={s['dp']} microbatch={s['microbatch']} "
+        f"  strategy           tp={s['tp']} cp={s['cp']} pp={s['pp']} dp={s['dp']} microbatch={s['microbatch']} "
         f"global_batch={s['global_batch']} interleave={s['interleave']} recompute={s['recompute']} "
         f"precision={s['precision']}  (best of {result['strategies_searched']} searched)"
     )
@@ -430,6 +472,59 @@ def cmd_validate(args) -> int:
         print(f"  {name:<14}{v:6.1%}")
     if args.plot:
         print(f"wrote {args.plot}")
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    import os
+
+    from dse._calibrate import calibrate
+    from dse._calibration import FITTED_FIELDS, Calibration
+    from dse._validate import load_results
+
+    if args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    if not args.learning_rate > 0:
+        raise ValueError(f"--learning-rate must be > 0, got {args.learning_rate}")
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_dir):
+        raise ValueError(f"--out '{args.out}': folder '{out_dir}' does not exist")
+    fields = tuple(f.strip() for f in args.fields.split(",")) if args.fields else FITTED_FIELDS
+    rows = load_results(args.results)
+    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if not args.json else None
+    _, record = calibrate(
+        rows,
+        table=args.results or "dse/data/mlperf-training-results.csv",
+        benchmarks=args.benchmark,
+        fields=fields,
+        start=_calibration(args) if args.calibration else Calibration(),
+        steps=args.steps,
+        learning_rate=args.learning_rate,
+        use_all_rows=args.all_rows,
+        loss=args.loss,
+        progress=say,
+    )
+    with open(args.out, "w") as fh:
+        json.dump(record, fh, indent=2)
+        fh.write("\n")
+    if args.json:
+        _emit_json(record)
+        return 0
+    print(
+        _table(
+            [
+                [k, f"{v:.6g}", "fitted" if k in fields else "fixed"]
+                for k, v in record["constants"].items()
+            ],
+            ["constant", "value", ""],
+        )
+    )
+    e = record["errors"]
+    held = f"{e['mape_holdout_rows']:.1%}" if e["mape_holdout_rows"] is not None else "-"
+    print(
+        f"\nMAPE: fitted rows {e['mape_fit_rows']:.1%}, held-out rows {held}, all rows {e['mape_all_rows']:.1%}"
+    )
+    print(f"wrote {args.out}")
     return 0
 
 

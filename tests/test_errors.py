@@ -49,8 +49,14 @@ def test_infeasible_memory_is_reported_not_nan():
 def test_pinned_strategy_checks():
     with pytest.raises(ValueError, match="tp=3"):
         evaluate(system="h100-sxm", accelerators=512, pins=StrategyPins(tp=3))
-    with pytest.raises(ValueError, match="pp=5"):
+    with pytest.raises(ValueError, match="pp=200"):
+        evaluate(system="h100-sxm", accelerators=512, pins=StrategyPins(pp=200))
+    with pytest.raises(ValueError, match="no valid parallel strategy"):
         evaluate(system="h100-sxm", accelerators=512, pins=StrategyPins(pp=5))
+    with pytest.raises(ValueError, match="cp=3"):
+        evaluate(
+            workload="llama31-8b", system="h100-sxm", accelerators=512, pins=StrategyPins(cp=3)
+        )
     with pytest.raises(ValueError, match="fp8"):
         evaluate(system="a100-sxm-80gb", accelerators=512, pins=StrategyPins(precision="fp8"))
 

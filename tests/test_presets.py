@@ -37,7 +37,7 @@ def test_every_preset_evaluates(name):
     m = r["memory_per_device"]
     assert m["total_bytes"] <= m["capacity_bytes"]
     s = r["strategy"]
-    assert s["tp"] * s["pp"] * s["dp"] == 1024
+    assert s["tp"] * s["cp"] * s["pp"] * s["dp"] == 1024
 
 
 def test_system_file_equals_preset(tmp_path):

@@ -15,22 +15,24 @@ def report():
 
 
 def test_gpt3_mape_target(report):
-    rows = report["rows"]
+    rows = [r for r in report["rows"] if r["benchmark"] == "gpt3"]
     assert len(rows) >= 25
-    assert report["mape"] <= 0.15, report["mape"]
+    assert report["mape_by_benchmark"]["gpt3"] <= 0.15, report["mape_by_benchmark"]
     assert len({r["preset"] for r in rows}) >= 2
     counts = [r["accelerators"] for r in rows]
     assert min(counts) <= 64 and max(counts) > 10_000
 
 
 def test_published_reference_points(report):
-    """The ARIA example row (3.1-2057) and the largest run, within 25%."""
+    """The ARIA example row (3.1-2057) within 15%, the largest run (11,616 H100) within 30%."""
     by = {(r["source"].split(":")[0], r["system_name"]): r for r in report["rows"]}
     eos = by[("mlcommons/training_results_v3.1", "Eos_n64")]
     assert eos["published_min"] == pytest.approx(58.30)
-    assert abs(eos["error"]) < 0.25
-    big = max(report["rows"], key=lambda r: r["accelerators"])
-    assert big["accelerators"] == 11616 and abs(big["error"]) < 0.25
+    assert abs(eos["error"]) < 0.15
+    big = max(
+        (r for r in report["rows"] if r["benchmark"] == "gpt3"), key=lambda r: r["accelerators"]
+    )
+    assert big["accelerators"] == 11616 and abs(big["error"]) < 0.30
 
 
 def test_other_benchmarks_are_skipped_with_reason(report):
@@ -69,7 +71,7 @@ def test_results_file_missing_columns(tmp_path):
 
 def test_shipped_calibration_matches_the_model(report):
     """The shipped fit records its errors; the model must still reproduce them
-    (a model change without a refit with ``studies/fit_gpt3.py`` fails here)."""
+    (a model change without a refit with ``studies/fit_calibration.py`` fails here)."""
     from importlib import resources
 
     shipped = json.loads(resources.files("dse").joinpath("data/calibration.json").read_text())

@@ -43,6 +43,16 @@ class TransformerWorkload:
         eval_samples: Sequences in one evaluation pass (forward only).
         quality_target: Human-readable quality target.
         sources: Where the numbers come from.
+        gated_mlp: SwiGLU-style MLP (three ``h x ffn`` matrices) instead of two.
+        tied_embeddings: Input embedding and logit layer share one table.
+        learned_positions: A learned position-embedding table (else rotary).
+        lora_rank: 0 for full training; else LoRA of this rank on the QKV and
+            output projections, every base weight frozen (no weight gradients,
+            optimizer state or gradient reduction for them).
+        eval_skip_intervals: Evaluations skipped at the start of the run
+            (constant part; MLPerf rules skip the first few for some benchmarks).
+        eval_skip_intervals_per_batch: Evaluations skipped per sample of global
+            batch (the part that grows with the batch).
     """
 
     name: str = _static()
@@ -60,28 +70,101 @@ class TransformerWorkload:
     eval_samples: float = _static()
     quality_target: str = _static()
     sources: str = _static()
+    gated_mlp: bool = _static(default=False)
+    tied_embeddings: bool = _static(default=True)
+    learned_positions: bool = _static(default=True)
+    lora_rank: int = _static(default=0)
+    eval_skip_intervals: float = _static(default=0.0)
+    eval_skip_intervals_per_batch: float = _static(default=0.0)
 
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.n_heads
 
     @property
+    def kv_size(self) -> int:
+        """Width of the key (or value) projection: KV heads x head dim."""
+        return self.n_kv_heads * self.head_dim
+
+    @property
+    def mlp_matrices(self) -> int:
+        return 3 if self.gated_mlp else 2
+
+    @property
     def params_per_layer(self) -> float:
-        """Weights of one block: QKV, output projection, MLP, two layer norms."""
+        """Weights of one block: QKV, output projection, MLP, norms (biases as in GPT)."""
         h = float(self.hidden_size)
-        kv = self.n_kv_heads * self.head_dim
+        kv = float(self.kv_size)
         attn = h * (h + 2 * kv) + h * h + (h + 2 * kv) + h
-        mlp = 2 * h * self.ffn_size + self.ffn_size + h
+        mlp = self.mlp_matrices * h * self.ffn_size + self.ffn_size + h
         return attn + mlp + 4 * h
 
     @property
+    def params_embedding_table(self) -> float:
+        """One vocabulary table (input embedding or logit layer)."""
+        return float(self.vocab_size) * self.hidden_size
+
+    @property
+    def params_positions(self) -> float:
+        return float(self.seq_len) * self.hidden_size if self.learned_positions else 0.0
+
+    @property
     def params_embedding(self) -> float:
-        """Token and position embeddings (the logit layer shares the token table)."""
-        return float(self.vocab_size) * self.hidden_size + float(self.seq_len) * self.hidden_size
+        """Embedding-side weights held by the first (and, as a copy or its own
+        logit table, the last) pipeline stage: one vocabulary table plus
+        learned positions."""
+        return self.params_embedding_table + self.params_positions
 
     @property
     def params_total(self) -> float:
-        return self.n_layers * self.params_per_layer + self.params_embedding + 2 * self.hidden_size
+        tables = 1 if self.tied_embeddings else 2
+        return (
+            self.n_layers * self.params_per_layer
+            + tables * self.params_embedding_table
+            + self.params_positions
+            + 2 * self.hidden_size
+        )
+
+    @property
+    def trainable_fraction_per_layer(self) -> float:
+        """Trainable weights of a block over its weights (1 for full training)."""
+        if not self.lora_rank:
+            return 1.0
+        h, kv, r = float(self.hidden_size), float(self.kv_size), float(self.lora_rank)
+        lora = r * (h + (h + 2 * kv)) + r * (h + h)  # A and B of QKV and of the output projection
+        return lora / self.params_per_layer
+
+    @property
+    def trains_embeddings(self) -> bool:
+        return not self.lora_rank
+
+    @property
+    def matmul_params(self) -> float:
+        """Weights used in matmuls per token: every layer's matrices and the logit table."""
+        h = float(self.hidden_size)
+        per_layer = h * (h + 2 * self.kv_size) + h * h + self.mlp_matrices * h * self.ffn_size
+        return self.n_layers * per_layer + self.params_embedding_table
+
+    def flops_per_sample(self) -> float:
+        """Model FLOPs of one training sample (forward + backward, no recompute).
+
+        Matmuls: 2 per weight per token forward; backward twice that when the
+        weights train, once (input gradients only) when frozen. Attention:
+        4 s h per token per layer forward (halved when causal), twice that
+        backward (the usual model-FLOPs convention; flash attention's
+        recomputation inside its backward kernel is not model work).
+        """
+        s = float(self.seq_len)
+        fwd = 2.0 * self.matmul_params * s
+        bwd = fwd * (2.0 if not self.lora_rank else 1.0)
+        attn_fwd = 4.0 * self.n_layers * s * s * self.hidden_size * (0.5 if self.causal else 1.0)
+        return fwd + bwd + attn_fwd * 3.0
+
+    def evaluations(self, samples, global_batch):
+        """Evaluations on the clock before reaching the target (continuous)."""
+        n = samples / self.eval_interval_samples
+        skipped = self.eval_skip_intervals + self.eval_skip_intervals_per_batch * global_batch
+        return jnp.maximum(n - skipped, 0.0)
 
     def samples_to_converge(self, global_batch):
         """Samples (sequences) to converge at ``global_batch`` (see module function)."""
