@@ -69,15 +69,17 @@ def plot_scale_study(study: dict, path: str) -> str:
 
 
 def plot_parity(report: dict, path: str) -> str:
-    """Predicted versus published minutes, log-log, coloured by accelerator."""
+    """Predicted versus published minutes, log-log, coloured by benchmark
+    (by accelerator when there is one benchmark); squares are held-out rows."""
     _ensure_dir(path)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 6))
     rows = report["rows"]
-    presets = sorted({r["preset"] for r in rows})
+    key = "benchmark" if len({r["benchmark"] for r in rows}) > 1 else "preset"
+    groups = sorted({r[key] for r in rows})
     cmap = plt.get_cmap("tab10")
-    for i, name in enumerate(presets):
-        rs = [r for r in rows if r["preset"] == name]
+    for i, name in enumerate(groups):
+        rs = [r for r in rows if r[key] == name]
         for held, marker in ((False, "o"), (True, "s")):
             sel = [r for r in rs if r["holdout"] == held]
             if sel:

@@ -315,6 +315,9 @@ def cmd_workloads(args) -> int:
                 seq_len=w.seq_len,
                 vocab_size=w.vocab_size,
                 params=w.params_total,
+                flops_per_sample=w.flops_per_sample(),
+                typical_global_batch=w.typical_global_batch,
+                lora_rank=w.lora_rank,
                 quality_target=w.quality_target,
                 eval_interval_samples=w.eval_interval_samples,
                 eval_samples=w.eval_samples,
@@ -330,7 +333,10 @@ def cmd_workloads(args) -> int:
         return 0
     for o in out:
         print(
-            f"{o['name']}: {o['params'] / 1e9:.1f}B parameters, {o['n_layers']} layers, hidden "
+            f"{o['name']}: {o['params'] / 1e9:.1f}B parameters"
+            + (f" (LoRA rank {o['lora_rank']} on a frozen base)" if o["lora_rank"] else "")
+            + f", {o['flops_per_sample'] / 1e15:.3g} PFLOP per sample, typical batch "
+            f"{o['typical_global_batch']}, {o['n_layers']} layers, hidden "
             f"{o['hidden_size']}, {o['n_heads']} heads, ffn {o['ffn_size']}, sequence {o['seq_len']}, "
             f"vocabulary {o['vocab_size']}"
         )

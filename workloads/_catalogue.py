@@ -54,6 +54,7 @@ def gpt3_175b() -> TransformerWorkload:
         convergence_samples=samples,
         eval_interval_samples=24576.0,
         eval_samples=11_590_004 / 2048,
+        typical_global_batch=2048,
         quality_target="log perplexity 2.69 on the C4 validation subset",
         sources=(
             "mlcommons/training large_language_model/megatron-lm (run_gpt3.sh, README.md); "
@@ -98,6 +99,7 @@ def llama31_405b() -> TransformerWorkload:
         learned_positions=False,
         eval_skip_intervals=12.0,
         eval_skip_intervals_per_batch=0.0026,
+        typical_global_batch=1152,
     )
 
 
@@ -124,6 +126,7 @@ def llama31_8b() -> TransformerWorkload:
         convergence_samples=samples,
         eval_interval_samples=12288.0,
         eval_samples=1024.0,
+        typical_global_batch=32,
         quality_target="log perplexity 3.3 on the C4 validation subset",
         sources=(
             "mlcommons/training small_llm_pretraining/nemo/README.md; "
@@ -172,6 +175,7 @@ def llama2_70b_lora() -> TransformerWorkload:
         lora_rank=16,
         eval_skip_intervals=2.0,
         eval_skip_intervals_per_batch=0.125,
+        typical_global_batch=8,
     )
 
 

@@ -53,6 +53,8 @@ class TransformerWorkload:
             (constant part; MLPerf rules skip the first few for some benchmarks).
         eval_skip_intervals_per_batch: Evaluations skipped per sample of global
             batch (the part that grows with the batch).
+        typical_global_batch: The most common global batch of the MLPerf
+            submissions (shared/data/mlperf-workloads.md), for reports.
     """
 
     name: str = _static()
@@ -76,6 +78,7 @@ class TransformerWorkload:
     lora_rank: int = _static(default=0)
     eval_skip_intervals: float = _static(default=0.0)
     eval_skip_intervals_per_batch: float = _static(default=0.0)
+    typical_global_batch: int = _static(default=0)
 
     @property
     def head_dim(self) -> int:
