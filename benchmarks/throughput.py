@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dse import CostModel, StrategyPins, enumerate_strategies, load_calibration, stack_strategies
+from dse._calibration import apply_calibration
 from dse._search import prune_candidates, search_strategies
 from hwmodels import SYSTEM_FIELDS, SystemSpec, get_system
 from workloads import get_workload
@@ -64,7 +65,7 @@ def main() -> dict:
     wl = get_workload("gpt3-175b")
     cal = load_calibration()
     costs = CostModel()
-    base = get_system("h100-sxm")
+    base = apply_calibration(get_system("h100-sxm"), cal)
     cands = stack_strategies(
         enumerate_strategies(
             wl, 512, precision="fp8", pins=StrategyPins(global_batch=2048), scaleup_domain_size=8.0

@@ -13,7 +13,7 @@ import math
 import jax
 import numpy as np
 
-from dse._calibration import Calibration, load_calibration
+from dse._calibration import Calibration, apply_calibration, load_calibration
 from dse._cost import CostModel, check_cost_model
 from dse._search import SearchResult, search_jit
 from dse._strategy import (
@@ -170,6 +170,7 @@ def evaluate(
     pins = pins or StrategyPins()
     precision = resolve_precision(system, spec, pins.precision)
     cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
+    spec = apply_calibration(spec, cal)
     costs = check_cost_model(costs or CostModel())
     cands = candidates_for(wl, spec, accelerators, precision, pins)
     batch = stack_strategies(cands)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from dse._calibration import FITTED_FIELDS, Calibration
+from dse._calibration import FITTED_FIELDS, REFERENCE_FAMILY, Calibration
 from dse._validate import fit_calibration, prepare_rows, validate
 
 __all__ = ["calibrate"]
@@ -36,6 +36,7 @@ def calibrate(
     learning_rate: float = 0.05,
     use_all_rows: bool = False,
     loss: str = "squared",
+    fit_families: bool = True,
     progress=None,
 ) -> tuple[Calibration, dict]:
     """Fit ``fields`` of the calibration to the rows of a results table.
@@ -50,6 +51,8 @@ def calibrate(
         learning_rate: Adam learning rate (unconstrained space).
         use_all_rows: Fit on every row (no hold-out) when True.
         loss: ``squared`` or ``huber`` (see ``fit_calibration``).
+        fit_families: Also fit a software-efficiency factor per accelerator
+            family present in the fitted rows (the reference family stays 1).
         progress: Optional callable taking a status line.
 
     Returns:
@@ -69,8 +72,16 @@ def calibrate(
     fit_rows = prepared if use_all_rows else [p for p in prepared if not p["holdout"]]
     if not fit_rows:
         raise ValueError("no usable row to fit: check --results and --benchmark")
+    families = ()
+    if fit_families:
+        families = tuple(
+            sorted({p["spec"].family for p in fit_rows if p["spec"].family} - {REFERENCE_FAMILY})
+        )
     if progress:
-        progress(f"fitting {list(fields)} on {len(fit_rows)} of {len(prepared)} usable rows")
+        progress(
+            f"fitting {list(fields)} and family factors {list(families)} on {len(fit_rows)} of "
+            f"{len(prepared)} usable rows"
+        )
     t0 = time.perf_counter()
     log = (lambda i, loss: progress(f"  step {i:4d}  loss {loss:.5f}")) if progress else None
     cal, history = fit_calibration(
@@ -81,11 +92,14 @@ def calibrate(
         learning_rate=learning_rate,
         callback=log,
         loss=loss,
+        families=families,
     )
     report = validate(rows, cal, benchmarks=benchmarks)
     record = {
         "constants": cal.as_dict(),
-        "fitted": list(fields),
+        "family_efficiency": dict(cal.family_efficiency),
+        "reference_family": REFERENCE_FAMILY,
+        "fitted": list(fields) + [f"family_efficiency.{f}" for f in families],
         "fitted_on": {
             "table": table,
             "benchmarks": sorted({p["ident"]["benchmark"] for p in fit_rows}),

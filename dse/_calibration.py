@@ -17,7 +17,21 @@ from typing import Any
 
 import jax
 
-__all__ = ["Calibration", "FITTED_FIELDS", "load_calibration", "default_calibration", "BOUNDS"]
+__all__ = [
+    "Calibration",
+    "FITTED_FIELDS",
+    "REFERENCE_FAMILY",
+    "FAMILY_BOUNDS",
+    "load_calibration",
+    "default_calibration",
+    "apply_calibration",
+    "BOUNDS",
+]
+
+# The family whose software efficiency is 1 by definition (the others are
+# relative to it, so the fit is not degenerate with the GEMM efficiencies).
+REFERENCE_FAMILY = "nvidia-hopper"
+FAMILY_BOUNDS = (0.2, 2.0)
 
 
 @jax.tree_util.register_dataclass
@@ -45,6 +59,10 @@ class Calibration:
             (fitted).
         memory_reserved_bytes: Device memory not available to the model
             (runtime context, communication buffers, fragmentation), bytes.
+        family_efficiency: ``((family, factor), ...)``: achieved compute
+            efficiency of each accelerator family's software stack relative
+            to ``REFERENCE_FAMILY`` (fitted; static). A system of a family not
+            listed (a new design) gets 1.0.
     """
 
     gemm_efficiency_bf16: Any = 0.80
@@ -55,12 +73,30 @@ class Calibration:
     collective_efficiency: Any = 0.70
     step_overhead_s: Any = 0.05
     memory_reserved_bytes: Any = 6e9
+    family_efficiency: tuple = dataclasses.field(default=(), metadata=dict(static=True))
 
     def replace(self, **changes) -> Calibration:
         return dataclasses.replace(self, **changes)
 
     def as_dict(self) -> dict[str, float]:
-        return {f.name: float(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        """The scalar constants (``family_efficiency`` excluded)."""
+        return {
+            f.name: float(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name != "family_efficiency"
+        }
+
+    def family_factor(self, family: str) -> float:
+        """Software-efficiency factor of a family (1.0 when not calibrated)."""
+        return dict(self.family_efficiency).get(family, 1.0)
+
+
+def apply_calibration(spec, cal: Calibration):
+    """The spec with its family's software-efficiency factor applied."""
+    factor = cal.family_factor(spec.family)
+    if factor == 1.0:
+        return spec
+    return spec.replace(software_efficiency=float(spec.software_efficiency) * factor)
 
 
 FITTED_FIELDS = (
@@ -101,7 +137,18 @@ def _from_mapping(data: dict, source: str) -> Calibration:
                 f"{source}: constant '{key}' = {raw!r} is outside its bounds [{lo}, {hi}]"
             )
         values[key] = float(raw)
-    return Calibration(**values)
+    families = data.get("family_efficiency", {}) if "constants" in data else {}
+    if not isinstance(families, dict):
+        raise ValueError(f"{source}: 'family_efficiency' must be an object of family: factor")
+    lo, hi = FAMILY_BOUNDS
+    pairs = []
+    for family, raw in sorted(families.items()):
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not lo <= raw <= hi:
+            raise ValueError(
+                f"{source}: family_efficiency '{family}' = {raw!r} must be a number in [{lo}, {hi}]"
+            )
+        pairs.append((str(family), float(raw)))
+    return Calibration(**values, family_efficiency=tuple(pairs))
 
 
 def load_calibration(path: str | None = None) -> Calibration:

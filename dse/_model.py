@@ -173,7 +173,7 @@ def gemm_terms(m, n, k, system: SystemSpec, cal: Calibration, fp8):
     flops = 2.0 * m * n * k
     peak = jnp.where(fp8 > 0.5, system.peak_fp8_flops_per_s, system.peak_bf16_flops_per_s)
     e_max = jnp.where(fp8 > 0.5, cal.gemm_efficiency_fp8, cal.gemm_efficiency_bf16)
-    t_compute = flops / (peak * e_max)
+    t_compute = flops / (peak * e_max * system.software_efficiency)
     in_bytes = jnp.where(fp8 > 0.5, 1.0, 2.0)
     traffic = (m * k + k * n) * in_bytes + m * n * 2.0
     return t_compute, elementwise_time(traffic, system, cal)
@@ -203,7 +203,8 @@ def attention_time(workload: TransformerWorkload, strategy, system: SystemSpec, 
     flops = 4.0 * strategy.microbatch * s * s * h / (strategy.tp * strategy.cp)
     if workload.causal:
         flops = flops * 0.5
-    return cal.kernel_overhead_s + flops / (system.peak_bf16_flops_per_s * cal.attention_efficiency)
+    efficiency = cal.attention_efficiency * system.software_efficiency
+    return cal.kernel_overhead_s + flops / (system.peak_bf16_flops_per_s * efficiency)
 
 
 def collective_time(bytes_per_rank, group, stride, system: SystemSpec, cal: Calibration):

@@ -11,7 +11,7 @@ import numpy as np
 
 from dse._api import candidates_for, resolve_precision
 from dse._batch import search_batch
-from dse._calibration import Calibration
+from dse._calibration import Calibration, apply_calibration
 from dse._cost import CostModel
 from dse._search import search_jit
 from dse._strategy import StrategyPins, describe_strategy, stack_strategies
@@ -54,7 +54,7 @@ def scale_study(
     names = systems or list_presets()
     specs, cand_lists, meta, infeasible = [], [], [], []
     for name in names:
-        spec = get_system(name)
+        spec = apply_calibration(get_system(name), cal)
         precision = resolve_precision(name, spec, None)
         for n in counts:
             try:
@@ -126,7 +126,7 @@ def elasticities(
     Returns:
         ``{"time_to_train_s": {field: e}, "total_gbp": {field: e}}``.
     """
-    spec = system if isinstance(system, SystemSpec) else get_system(system)
+    spec = apply_calibration(system if isinstance(system, SystemSpec) else get_system(system), cal)
     precision = resolve_precision(system, spec, (pins or StrategyPins()).precision)
     cands = stack_strategies(candidates_for(workload, spec, accelerators, precision, pins))
 

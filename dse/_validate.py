@@ -12,6 +12,7 @@ leaves the exact best strategy unchanged.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import hashlib
 import io
@@ -25,7 +26,7 @@ import optax
 
 from dse._api import candidates_for, resolve_precision
 from dse._batch import search_batch, stack_problems
-from dse._calibration import BOUNDS, Calibration
+from dse._calibration import BOUNDS, FAMILY_BOUNDS, Calibration, apply_calibration
 from dse._cost import CostModel
 from dse._search import search_strategies
 from dse._strategy import StrategyPins
@@ -205,7 +206,11 @@ def predict_minutes(prepared: list[dict], cal: Calibration, costs: CostModel | N
     for idx in groups.values():
         sub = [prepared[i] for i in idx]
         res = search_batch(
-            [p["spec"] for p in sub], sub[0]["workload"], [p["candidates"] for p in sub], cal, costs
+            [apply_calibration(p["spec"], cal) for p in sub],
+            sub[0]["workload"],
+            [p["candidates"] for p in sub],
+            cal,
+            costs,
         )
         out_t[idx] = np.asarray(res.best.time_to_train_s) / 60.0
         out_i[idx] = np.asarray(res.best_index)
@@ -287,6 +292,7 @@ def fit_calibration(
     log_every: int = 50,
     callback=None,
     loss: str = "squared",
+    families: tuple[str, ...] = (),
 ) -> tuple[Calibration, list[float]]:
     """Fit calibration constants by Adam on the squared log error of minutes.
 
@@ -306,6 +312,8 @@ def fit_calibration(
             of the log error with width ``HUBER_DELTA``: squared below about
             5%, linear above, so that a few anomalous submissions do not
             dominate the fit).
+        families: Accelerator families whose software-efficiency factor is
+            fitted too (relative to the reference family, which stays 1).
 
     Returns:
         ``(fitted calibration, loss history)``.
@@ -321,7 +329,14 @@ def fit_calibration(
             [p["spec"] for p in rows], [p["candidates"] for p in rows]
         )
         target = jnp.log(jnp.asarray([p["published_min"] * 60.0 for p in rows]))
-        groups.append((rows[0]["workload"], systems, strategies, target))
+        # Row -> index of its fitted family (len(families) = not fitted: factor 1).
+        index = np.asarray(
+            [
+                families.index(p["spec"].family) if p["spec"].family in families else len(families)
+                for p in rows
+            ]
+        )
+        groups.append((rows[0]["workload"], systems, strategies, target, index))
     n_rows = len(prepared)
     costs = CostModel()
 
@@ -332,10 +347,19 @@ def fit_calibration(
             values[name] = lo + (hi - lo) * jax.nn.sigmoid(z[name])
         return start.replace(**values)
 
+    def family_factors(z):
+        lo, hi = FAMILY_BOUNDS
+        fitted = [lo + (hi - lo) * jax.nn.sigmoid(z["family:" + f]) for f in families]
+        return jnp.stack([*fitted, jnp.asarray(1.0)])
+
     def loss_fn(z):
         cal = to_cal(z)
+        factors = family_factors(z)
         total = 0.0
-        for workload, systems, strategies, target in groups:
+        for workload, systems, strategies, target, index in groups:
+            systems = dataclasses.replace(
+                systems, software_efficiency=systems.software_efficiency * factors[index]
+            )
 
             def one(system, cands, workload=workload):
                 return search_strategies(system, workload, cands, cal, costs).best.time_to_train_s
@@ -357,6 +381,10 @@ def fit_calibration(
         return float(np.log(x / (1 - x)))
 
     z = {name: jnp.asarray(logit(name)) for name in fields}
+    lo, hi = FAMILY_BOUNDS
+    for f in families:
+        x = (start.family_factor(f) - lo) / (hi - lo)
+        z["family:" + f] = jnp.asarray(float(np.log(x / (1 - x))))
     opt = optax.adam(learning_rate)
     state = opt.init(z)
 
@@ -372,4 +400,10 @@ def fit_calibration(
         history.append(float(value))
         if callback and log_every and (i % log_every == 0 or i == steps - 1):
             callback(i, float(value))
-    return to_cal(z), history
+    fitted = to_cal(z)
+    if families:
+        values = np.asarray(family_factors(z))[:-1]
+        merged = dict(start.family_efficiency)
+        merged.update({f: float(v) for f, v in zip(families, values, strict=True)})
+        fitted = fitted.replace(family_efficiency=tuple(sorted(merged.items())))
+    return fitted, history

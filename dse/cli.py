@@ -148,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--all-rows", action="store_true", help="fit on every usable row (no hold-out)")
     p.add_argument(
+        "--no-families",
+        action="store_true",
+        help="do not fit a software-efficiency factor per accelerator family",
+    )
+    p.add_argument(
         "--loss",
         choices=["squared", "huber"],
         default="squared",
@@ -508,6 +513,7 @@ def cmd_calibrate(args) -> int:
         learning_rate=args.learning_rate,
         use_all_rows=args.all_rows,
         loss=args.loss,
+        fit_families=not args.no_families,
         progress=say,
     )
     with open(args.out, "w") as fh:
@@ -516,15 +522,12 @@ def cmd_calibrate(args) -> int:
     if args.json:
         _emit_json(record)
         return 0
-    print(
-        _table(
-            [
-                [k, f"{v:.6g}", "fitted" if k in fields else "fixed"]
-                for k, v in record["constants"].items()
-            ],
-            ["constant", "value", ""],
-        )
-    )
+    table = [
+        [k, f"{v:.6g}", "fitted" if k in fields else "fixed"]
+        for k, v in record["constants"].items()
+    ]
+    table += [[f"family {k}", f"{v:.4g}", "fitted"] for k, v in record["family_efficiency"].items()]
+    print(_table(table, ["constant", "value", ""]))
     e = record["errors"]
     held = f"{e['mape_holdout_rows']:.1%}" if e["mape_holdout_rows"] is not None else "-"
     print(

@@ -45,10 +45,23 @@ FILE_KEYS: dict[str, tuple[str, float]] = {
     "accelerator_tdp_w": ("accelerator_power_w", 1.0),
     "server_power_kw": ("server_power_w", 1e3),
     "server_cost_gbp": ("server_cost_gbp", 1.0),
+    "software_efficiency": ("software_efficiency", 1.0),
 }
 # Keys that may be left out (or empty) in a file: value used instead.
-_OPTIONAL = {"peak_fp8_tflops": 0.0, "sram_mb": 0.0, "accelerator_tdp_w": 0.0}
-_TEXT_KEYS = {"name", "description", "mlperf_accelerator_names", "default_precision", "source"}
+_OPTIONAL = {
+    "peak_fp8_tflops": 0.0,
+    "sram_mb": 0.0,
+    "accelerator_tdp_w": 0.0,
+    "software_efficiency": 1.0,
+}
+_TEXT_KEYS = {
+    "name",
+    "family",
+    "description",
+    "mlperf_accelerator_names",
+    "default_precision",
+    "source",
+}
 _PRECISIONS = ("bf16", "fp8")
 
 
@@ -108,7 +121,8 @@ def system_from_mapping(mapping: dict[str, Any], *, name: str, source: str) -> S
         raise ValueError(
             f"{source}: default_precision is 'fp8' but peak_fp8_tflops is missing or zero"
         )
-    spec = SystemSpec(name=name, **values)
+    family = str(mapping.get("family", "") or "").strip()
+    spec = SystemSpec(name=name, family=family, **values)
     return check_system(spec, source=source)
 
 

@@ -44,7 +44,13 @@ class SystemSpec:
             energy and pounds use ``server_power_w``.
         server_power_w: Power of one server with its accelerators, W.
         server_cost_gbp: Capital cost (cost of goods) of one server, GBP.
+        software_efficiency: Multiplier on the achieved compute efficiency of
+            this system's software stack, relative to the calibrated reference
+            (1.0: as mature as the reference; the shipped calibration sets it
+            per accelerator family for presets).
         name: Preset name or file path (static).
+        family: Accelerator family, keying per-family calibration (static;
+            empty for a new design).
     """
 
     peak_bf16_flops_per_s: Any
@@ -61,7 +67,9 @@ class SystemSpec:
     accelerator_power_w: Any
     server_power_w: Any
     server_cost_gbp: Any
+    software_efficiency: Any = 1.0
     name: str = dataclasses.field(default="custom", metadata=dict(static=True))
+    family: str = dataclasses.field(default="", metadata=dict(static=True))
 
     def replace(self, **changes) -> SystemSpec:
         """Return a copy with some fields changed (validated)."""
@@ -74,7 +82,9 @@ class SystemSpec:
         return float(self.peak_fp8_flops_per_s) > 0.0
 
 
-SYSTEM_FIELDS = tuple(f.name for f in dataclasses.fields(SystemSpec) if f.name != "name")
+SYSTEM_FIELDS = tuple(
+    f.name for f in dataclasses.fields(SystemSpec) if not f.metadata.get("static", False)
+)
 
 # Fields that must be strictly positive, and fields that may be zero.
 _MAY_BE_ZERO = {"peak_fp8_flops_per_s", "sram_bytes", "accelerator_power_w"}

@@ -42,7 +42,7 @@ def test_every_preset_evaluates(name):
 
 def test_system_file_equals_preset(tmp_path):
     row = preset_rows()["h100-sxm"]
-    toml = "\n".join(f"{k} = {row[k]}" for k in FILE_KEYS if row[k]) + '\nname = "my-h100"\n'
+    toml = "\n".join(f"{k} = {row[k]}" for k in FILE_KEYS if row.get(k)) + '\nname = "my-h100"\n'
     path = tmp_path / "my.toml"
     path.write_text(toml)
     a = evaluate(system="h100-sxm", accelerators=512)
@@ -50,7 +50,7 @@ def test_system_file_equals_preset(tmp_path):
     assert b["time_to_train_s"] == pytest.approx(a["time_to_train_s"], rel=1e-6)
     assert b["total_gbp"] == pytest.approx(a["total_gbp"], rel=1e-6)
     jpath = tmp_path / "my.json"
-    jpath.write_text(json.dumps({k: float(row[k]) for k in FILE_KEYS if row[k]}))
+    jpath.write_text(json.dumps({k: float(row[k]) for k in FILE_KEYS if row.get(k)}))
     c = evaluate(system=str(jpath), accelerators=512)
     assert c["time_to_train_s"] == pytest.approx(a["time_to_train_s"], rel=1e-6)
 
