@@ -77,7 +77,9 @@ def test_shipped_calibration_matches_the_model(report):
     shipped = json.loads(resources.files("dse").joinpath("data/calibration.json").read_text())
     assert report["mape"] == pytest.approx(shipped["errors"]["mape_all_rows"], abs=2e-3)
     assert report["mape_holdout"] == pytest.approx(shipped["errors"]["mape_holdout_rows"], abs=2e-3)
-    names = set(shipped["constants"]) | {f"family_efficiency.{f}" for f in shipped["family_efficiency"]}
+    names = set(shipped["constants"]) | {
+        f"family_efficiency.{f}" for f in shipped["family_efficiency"]
+    }
     assert set(shipped["fitted"]) <= names
 
 
@@ -88,13 +90,21 @@ def test_calibration_recovers_known_constants_from_synthetic_rows():
 
     rows = [r for r in load_results() if r["benchmark"] == "gpt3"][:12]
     prepared, _ = prepare_rows(rows)
-    truth = Calibration(gemm_efficiency_bf16=0.55, gemm_efficiency_fp8=0.42, collective_efficiency=0.7)
+    truth = Calibration(
+        gemm_efficiency_bf16=0.55, gemm_efficiency_fp8=0.42, collective_efficiency=0.7
+    )
     minutes, _, _ = predict_minutes(prepared, truth)
     for p, m in zip(prepared, minutes, strict=True):
         p["published_min"] = float(m)
-    start = Calibration(gemm_efficiency_bf16=0.8, gemm_efficiency_fp8=0.7, collective_efficiency=0.7)
+    start = Calibration(
+        gemm_efficiency_bf16=0.8, gemm_efficiency_fp8=0.7, collective_efficiency=0.7
+    )
     fitted, history = fit_calibration(
-        prepared, start, ("gemm_efficiency_bf16", "gemm_efficiency_fp8"), steps=250, learning_rate=0.05
+        prepared,
+        start,
+        ("gemm_efficiency_bf16", "gemm_efficiency_fp8"),
+        steps=250,
+        learning_rate=0.05,
     )
     assert history[-1] < 1e-6
     assert float(fitted.gemm_efficiency_fp8) == pytest.approx(0.42, rel=0.01)
