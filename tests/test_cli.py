@@ -138,3 +138,26 @@ def test_workloads_command(capsys):
         2048,
     )
     assert gpt3["convergence"][1] == {"global_batch": 2048.0, "samples_to_converge": 575078.0}
+
+
+def test_calibrate_writes_a_file_validate_reads(tmp_path, capsys):
+    import csv
+
+    from dse import load_results
+
+    rows = [r for r in load_results() if r["benchmark"] == "gpt3"][:9]
+    path = tmp_path / "rows.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+    out = tmp_path / "cal.json"
+    args = ["calibrate", "--results", str(path), "--steps", "5", "--out", str(out), "--json"]
+    assert main(args) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert {"constants", "family_efficiency", "fitted", "fitted_on", "errors"} <= set(record)
+    assert json.loads(out.read_text())["constants"] == record["constants"]
+    assert main(["validate", "--results", str(path), "--calibration", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["mape"] == pytest.approx(record["errors"]["mape_all_rows"], rel=1e-6)
+    assert main(["calibrate", "--results", str(path), "--fields", "nonsense", "--out", str(out)]) == 2
