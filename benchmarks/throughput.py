@@ -65,7 +65,7 @@ def main() -> dict:
     wl = get_workload("gpt3-175b")
     cal = load_calibration()
     costs = CostModel()
-    base = apply_calibration(get_system("h100-sxm"), cal)
+    base = apply_calibration(get_system("h100-sxm"), cal, "fp8")
     cands = stack_strategies(
         enumerate_strategies(
             wl, 512, precision="fp8", pins=StrategyPins(global_batch=2048), scaleup_domain_size=8.0

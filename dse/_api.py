@@ -170,7 +170,7 @@ def evaluate(
     pins = pins or StrategyPins()
     precision = resolve_precision(system, spec, pins.precision)
     cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
-    spec = apply_calibration(spec, cal)
+    spec = apply_calibration(spec, cal, precision)
     costs = check_cost_model(costs or CostModel())
     cands = candidates_for(wl, spec, accelerators, precision, pins)
     batch = stack_strategies(cands)

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import time
 
-from dse._calibration import FITTED_FIELDS, REFERENCE_FAMILY, Calibration
+from dse._calibration import FITTED_FIELDS, REFERENCE_FAMILY, Calibration, family_key
 from dse._validate import fit_calibration, prepare_rows, validate
 
-__all__ = ["calibrate"]
+__all__ = ["calibrate", "MIN_ROWS_PER_FAMILY"]
+
+# A family/precision factor is fitted only with at least this many fitted rows.
+MIN_ROWS_PER_FAMILY = 3
 
 UNFITTED_SOURCES = {
+    "gemm_efficiency_bf16": "0.714: bf16 GEMMs of GPT-3 shapes on an H100, fit of t0 + 2MNK/(e peak) (hwmodels/data/measured/README.md)",
     "kernel_overhead_s": "7 us per GEMM: fit of t0 + 2MNK/(e peak) to 254 H100 cuBLAS GEMMs (hwmodels/data/measured/h100_gemm_efficiency.csv, README there)",
     "attention_efficiency": "0.41: H100 cuDNN causal SDPA fwd+bwd on GPT-3 shapes, 96 heads (hwmodels/data/measured); FlashAttention-2/3 report 35-75% (Dao 2023; Shah et al. 2024)",
     "hbm_efficiency": "0.88: H100 elementwise ops on 1 GiB reach 2.87-3.01 of 3.35 TB/s (hwmodels/data/measured)",
@@ -52,7 +56,8 @@ def calibrate(
         use_all_rows: Fit on every row (no hold-out) when True.
         loss: ``squared`` or ``huber`` (see ``fit_calibration``).
         fit_families: Also fit a software-efficiency factor per accelerator
-            family present in the fitted rows (the reference family stays 1).
+            family and matmul precision with at least ``MIN_ROWS_PER_FAMILY``
+            fitted rows (the reference family stays 1).
         progress: Optional callable taking a status line.
 
     Returns:
@@ -74,9 +79,13 @@ def calibrate(
         raise ValueError("no usable row to fit: check --results and --benchmark")
     families = ()
     if fit_families:
-        families = tuple(
-            sorted({p["spec"].family for p in fit_rows if p["spec"].family} - {REFERENCE_FAMILY})
-        )
+        counts: dict[str, int] = {}
+        for p in fit_rows:
+            if p["spec"].family and p["spec"].family != REFERENCE_FAMILY:
+                key = family_key(p["spec"].family, p["precision"])
+                counts[key] = counts.get(key, 0) + 1
+        # A factor fitted on one or two rows would be a per-row constant.
+        families = tuple(sorted(k for k, c in counts.items() if c >= MIN_ROWS_PER_FAMILY))
     if progress:
         progress(
             f"fitting {list(fields)} and family factors {list(families)} on {len(fit_rows)} of "

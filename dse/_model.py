@@ -148,7 +148,7 @@ class RunBreakdown:
 
 def tokens_per_rank(workload: TransformerWorkload, strategy):
     """Tokens of one microbatch held by one rank: context parallelism splits the sequence."""
-    return strategy.microbatch * float(workload.seq_len) / strategy.cp
+    return strategy.microbatch * workload.tokens / strategy.cp
 
 
 def stage_layers(workload: TransformerWorkload, strategy):
@@ -197,7 +197,7 @@ def elementwise_time(bytes_moved, system: SystemSpec, cal: Calibration):
 
 def attention_time(workload: TransformerWorkload, strategy, system: SystemSpec, cal: Calibration):
     """Forward seconds of fused attention for one microbatch and one layer."""
-    s = float(workload.seq_len)
+    s = workload.tokens
     h = float(workload.hidden_size)
     # Context parallelism splits the queries (load-balanced causal chunks).
     flops = 4.0 * strategy.microbatch * s * s * h / (strategy.tp * strategy.cp)
@@ -297,7 +297,9 @@ def memory_per_device(workload: TransformerWorkload, strategy, cal: Calibration)
         * layers_per_stage
         * in_flight,
     )
-    logits = tokens * workload.vocab_size * 4.0 / strategy.tp
+    logits = (
+        tokens * workload.logit_tokens / workload.tokens * workload.vocab_size * 4.0 / strategy.tp
+    )
     activations = stored + logits
     reserved = cal.memory_reserved_bytes
     return dict(
@@ -359,7 +361,7 @@ def layer_times(workload: TransformerWorkload, strategy, system, cal, *, sequenc
 
 def logits_gemm_time(workload: TransformerWorkload, strategy, system, cal):
     """Forward seconds of the logit GEMM (bf16) for one microbatch, last stage."""
-    tokens = tokens_per_rank(workload, strategy)
+    tokens = strategy.microbatch * workload.logit_tokens / strategy.cp
     return gemm_time(
         tokens, workload.vocab_size / strategy.tp, float(workload.hidden_size), system, cal, 0.0
     )

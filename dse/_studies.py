@@ -54,8 +54,9 @@ def scale_study(
     names = systems or list_presets()
     specs, cand_lists, meta, infeasible = [], [], [], []
     for name in names:
-        spec = apply_calibration(get_system(name), cal)
+        spec = get_system(name)
         precision = resolve_precision(name, spec, None)
+        spec = apply_calibration(spec, cal, precision)
         for n in counts:
             try:
                 cands = candidates_for(workload, spec, n, precision, StrategyPins())
@@ -126,8 +127,9 @@ def elasticities(
     Returns:
         ``{"time_to_train_s": {field: e}, "total_gbp": {field: e}}``.
     """
-    spec = apply_calibration(system if isinstance(system, SystemSpec) else get_system(system), cal)
+    spec = system if isinstance(system, SystemSpec) else get_system(system)
     precision = resolve_precision(system, spec, (pins or StrategyPins()).precision)
+    spec = apply_calibration(spec, cal, precision)
     cands = stack_strategies(candidates_for(workload, spec, accelerators, precision, pins))
 
     def log_metrics(log_values):

@@ -26,7 +26,7 @@ import optax
 
 from dse._api import candidates_for, resolve_precision
 from dse._batch import search_batch, stack_problems
-from dse._calibration import BOUNDS, FAMILY_BOUNDS, Calibration, apply_calibration
+from dse._calibration import BOUNDS, FAMILY_BOUNDS, Calibration, apply_calibration, family_key
 from dse._cost import CostModel
 from dse._search import search_strategies
 from dse._strategy import StrategyPins
@@ -62,6 +62,7 @@ BENCHMARK_WORKLOADS = {
     "llama31_405b": "llama31-405b",
     "llama31_8b": "llama31-8b",
     "llama2_70b_lora": "llama2-70b-lora",
+    "bert": "bert-large",
 }
 
 
@@ -101,8 +102,9 @@ def holdout_fold(row: dict) -> bool:
 def precision_rules() -> dict[tuple[str, str, str], str]:
     """Documented per-round precision exceptions: (preset, round, benchmark) -> precision.
 
-    From ``dse/data/precision_rules.csv`` (each rule with its source). Rows not
-    covered use the precision notes of the row, then the preset's default.
+    From ``dse/data/precision_rules.csv`` (each rule with its source; ``*``
+    matches any round or benchmark). Rows not covered use the precision notes
+    of the row, then the preset's default.
     """
     text = resources.files("dse").joinpath("data/precision_rules.csv").read_text()
     return {
@@ -112,7 +114,11 @@ def precision_rules() -> dict[tuple[str, str, str], str]:
 
 
 def _row_precision(row: dict, preset: str, spec: SystemSpec) -> str:
-    rule = precision_rules().get((preset, row.get("round", ""), row["benchmark"]))
+    rules = precision_rules()
+    rnd, bench = row.get("round", ""), row["benchmark"]
+    rule = None
+    for key in ((preset, rnd, bench), (preset, rnd, "*"), (preset, "*", bench)):
+        rule = rule or rules.get(key)
     if rule:
         return rule
     notes = row.get("precision_notes", "")
@@ -206,7 +212,7 @@ def predict_minutes(prepared: list[dict], cal: Calibration, costs: CostModel | N
     for idx in groups.values():
         sub = [prepared[i] for i in idx]
         res = search_batch(
-            [apply_calibration(p["spec"], cal) for p in sub],
+            [apply_calibration(p["spec"], cal, p["precision"]) for p in sub],
             sub[0]["workload"],
             [p["candidates"] for p in sub],
             cal,
@@ -312,8 +318,8 @@ def fit_calibration(
             of the log error with width ``HUBER_DELTA``: squared below about
             5%, linear above, so that a few anomalous submissions do not
             dominate the fit).
-        families: Accelerator families whose software-efficiency factor is
-            fitted too (relative to the reference family, which stays 1).
+        families: ``family/precision`` keys whose software-efficiency factor
+            is fitted too (relative to the reference family, which stays 1).
 
     Returns:
         ``(fitted calibration, loss history)``.
@@ -330,12 +336,8 @@ def fit_calibration(
         )
         target = jnp.log(jnp.asarray([p["published_min"] * 60.0 for p in rows]))
         # Row -> index of its fitted family (len(families) = not fitted: factor 1).
-        index = np.asarray(
-            [
-                families.index(p["spec"].family) if p["spec"].family in families else len(families)
-                for p in rows
-            ]
-        )
+        keys = [family_key(p["spec"].family, p["precision"]) for p in rows]
+        index = np.asarray([families.index(k) if k in families else len(families) for k in keys])
         groups.append((rows[0]["workload"], systems, strategies, target, index))
     n_rows = len(prepared)
     costs = CostModel()
@@ -383,7 +385,7 @@ def fit_calibration(
     z = {name: jnp.asarray(logit(name)) for name in fields}
     lo, hi = FAMILY_BOUNDS
     for f in families:
-        x = (start.family_factor(f) - lo) / (hi - lo)
+        x = (dict(start.family_efficiency).get(f, 1.0) - lo) / (hi - lo)
         z["family:" + f] = jnp.asarray(float(np.log(x / (1 - x))))
     opt = optax.adam(learning_rate)
     state = opt.init(z)

@@ -160,4 +160,6 @@ def test_calibrate_writes_a_file_validate_reads(tmp_path, capsys):
     assert main(["validate", "--results", str(path), "--calibration", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["mape"] == pytest.approx(record["errors"]["mape_all_rows"], rel=1e-6)
-    assert main(["calibrate", "--results", str(path), "--fields", "nonsense", "--out", str(out)]) == 2
+    assert (
+        main(["calibrate", "--results", str(path), "--fields", "nonsense", "--out", str(out)]) == 2
+    )

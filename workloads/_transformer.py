@@ -55,6 +55,13 @@ class TransformerWorkload:
             batch (the part that grows with the batch).
         typical_global_batch: The most common global batch of the MLPerf
             submissions (shared/data/mlperf-workloads.md), for reports.
+        tokens_per_sample: Mean real tokens per sample when padding is removed
+            (sequence packing); 0 means ``seq_len`` (every sample full).
+        logit_tokens_per_sample: Tokens per sample that reach the output
+            layer (masked-LM predictions); 0 means all of them.
+        eval_interval_per_batch: Growth of the evaluation interval with the
+            global batch (samples per sample of batch); the interval is
+            ``eval_interval_samples + eval_interval_per_batch * batch``.
     """
 
     name: str = _static()
@@ -79,6 +86,9 @@ class TransformerWorkload:
     eval_skip_intervals: float = _static(default=0.0)
     eval_skip_intervals_per_batch: float = _static(default=0.0)
     typical_global_batch: int = _static(default=0)
+    tokens_per_sample: float = _static(default=0.0)
+    logit_tokens_per_sample: float = _static(default=0.0)
+    eval_interval_per_batch: float = _static(default=0.0)
 
     @property
     def head_dim(self) -> int:
@@ -148,6 +158,16 @@ class TransformerWorkload:
         per_layer = h * (h + 2 * self.kv_size) + h * h + self.mlp_matrices * h * self.ffn_size
         return self.n_layers * per_layer + self.params_embedding_table
 
+    @property
+    def tokens(self) -> float:
+        """Mean tokens per sample actually computed (packing removes padding)."""
+        return float(self.tokens_per_sample or self.seq_len)
+
+    @property
+    def logit_tokens(self) -> float:
+        """Tokens per sample that reach the output (logit) layer."""
+        return float(self.logit_tokens_per_sample or self.tokens)
+
     def flops_per_sample(self) -> float:
         """Model FLOPs of one training sample (forward + backward, no recompute).
 
@@ -157,15 +177,16 @@ class TransformerWorkload:
         backward (the usual model-FLOPs convention; flash attention's
         recomputation inside its backward kernel is not model work).
         """
-        s = float(self.seq_len)
-        fwd = 2.0 * self.matmul_params * s
+        s = self.tokens
+        body = self.matmul_params - self.params_embedding_table
+        fwd = 2.0 * (body * s + self.params_embedding_table * self.logit_tokens)
         bwd = fwd * (2.0 if not self.lora_rank else 1.0)
         attn_fwd = 4.0 * self.n_layers * s * s * self.hidden_size * (0.5 if self.causal else 1.0)
         return fwd + bwd + attn_fwd * 3.0
 
     def evaluations(self, samples, global_batch):
         """Evaluations on the clock before reaching the target (continuous)."""
-        n = samples / self.eval_interval_samples
+        n = samples / (self.eval_interval_samples + self.eval_interval_per_batch * global_batch)
         skipped = self.eval_skip_intervals + self.eval_skip_intervals_per_batch * global_batch
         return jnp.maximum(n - skipped, 0.0)
 
