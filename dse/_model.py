@@ -453,19 +453,26 @@ def simulate(
     # their gradients backward, v times per microbatch when interleaved.
     pp_stride = t * cp * d
     crosses = p * pp_stride > system.scaleup_domain_size
-    pp_mb = jnp.where(p > 1.5, 2.0 * v * p2p_time(tokens * h * 2.0 / t, crosses, system, cal), 0.0)
+    pp_raw = jnp.where(p > 1.5, 2.0 * v * p2p_time(tokens * h * 2.0 / t, crosses, system, cal), 0.0)
+    # The interleaved schedule overlaps its transfers with compute (Megatron's
+    # overlapped p2p communication): only the excess is exposed there.
+    pp_mb = jnp.where(v > 1.5, smooth_relu(pp_raw - compute_mb, pp_raw + compute_mb), pp_raw)
 
     stage_mb = compute_mb + elem_mb + tp_mb + pp_mb
     bubble_fraction = (p - 1.0) / (v * m)
 
     # Data parallel (ZeRO-1): reduce-scatter fp32 gradients during the last
-    # microbatch's backward pass, all-gather bf16 parameters during the first
-    # microbatch's forward pass; only the excess is exposed.
+    # microbatch's backward pass (and the cool-down, when interleaved),
+    # all-gather bf16 parameters during the first microbatch's forward pass;
+    # only the excess is exposed.
     params = stage_trainable_params(workload, strategy)
     # The gradient reduction spans the cp ranks too (they hold the same weights).
     dp_rs = collective_time(params * GRAD_REDUCE_BYTES_PER_PARAM, d * cp, t, system, cal)
     dp_ag = collective_time(params * PARAM_GATHER_BYTES_PER_PARAM, d * cp, t, system, cal)
-    window_b = compute_b + layers_per_stage * elem_b
+    # With interleaving, the gradients of all but the first model chunk are
+    # complete during the pipeline's cool-down, which their reduction overlaps.
+    cooldown = bubble_fraction * m * stage_mb * (v - 1.0) / v
+    window_b = compute_b + layers_per_stage * elem_b + cooldown
     window_f = compute_f + layers_per_stage * elem_f
     dp_exposed = smooth_relu(dp_rs - window_b, dp_rs + window_b) + smooth_relu(
         dp_ag - window_f, dp_ag + window_f

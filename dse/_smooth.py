@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.scipy.special import logsumexp
 
-__all__ = ["smooth_max", "smooth_relu", "softmin_weights"]
+__all__ = ["smooth_max", "smooth_relu", "softmin_weights", "smooth_min_log"]
 
 
 def smooth_max(a, b, *, sharpness: float = 8.0):
@@ -67,3 +68,23 @@ def softmin_weights(values, log_prior, *, temperature: float):
     """
     logits = log_prior - jnp.log(values) / temperature
     return jax.nn.softmax(logits, axis=-1)
+
+
+def smooth_min_log(values, log_prior, *, temperature: float):
+    """Smooth minimum of positive values, as a log-sum-exp in log space.
+
+    ``exp(-T * logsumexp(log_prior - ln(v) / T))``: never above the minimum
+    over candidates with ``log_prior = 0``, at most ``T * ln(k)`` (relative)
+    below it when ``k`` candidates tie, and monotone: lowering any value or
+    raising any prior never raises it.
+
+    Args:
+        values: Positive array ``[..., S]``.
+        log_prior: Array broadcastable to ``values`` (``<= 0``; soft feasibility).
+        temperature: Relative temperature ``T > 0``.
+
+    Returns:
+        Array ``[...]``.
+    """
+    logits = log_prior - jnp.log(values) / temperature
+    return jnp.exp(-temperature * logsumexp(logits, axis=-1))
