@@ -99,10 +99,6 @@ GRAD_REDUCE_BYTES_PER_PARAM = 4.0  # fp32 gradient reduce-scatter
 PARAM_GATHER_BYTES_PER_PARAM = 2.0  # bf16 parameter all-gather
 
 
-def _leaf_field(**kw):
-    return dataclasses.field(**kw)
-
-
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class RunBreakdown:

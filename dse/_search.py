@@ -145,6 +145,11 @@ def search_jit(
     )
 
 
+_simulate_candidates = jax.jit(
+    jax.vmap(simulate, in_axes=(None, None, 0, None, None)), static_argnums=1
+)
+
+
 def prune_candidates(
     system: SystemSpec,
     workload: TransformerWorkload,
@@ -174,9 +179,7 @@ def prune_candidates(
     """
     import numpy as np
 
-    runs = jax.jit(jax.vmap(simulate, in_axes=(None, None, 0, None, None)), static_argnums=1)(
-        system, workload, candidates, cal, costs
-    )
+    runs = _simulate_candidates(system, workload, candidates, cal, costs)
     t = np.asarray(runs.time_to_train_s, dtype=float)
     t = np.where(np.asarray(runs.feasible) > 0.5, t, np.inf)
     order = np.argsort(t, kind="stable")[: min(keep, t.size)]
