@@ -479,8 +479,23 @@ def cmd_validate(args) -> int:
     print(
         f"MAPE {report['mape']:.1%} over {len(report['rows'])} rows (fit rows {report['mape_fit']:.1%}, held-out rows {report['mape_holdout']:.1%})"
     )
-    for name, v in report["mape_by_accelerator"].items():
-        print(f"  {name:<14}{v:6.1%}")
+    rows = report["rows"]
+
+    def _summary(key: str, by: dict) -> list[list[str]]:
+        out = []
+        for name, v in by.items():
+            held = [abs(r["error"]) for r in rows if r[key] == name and r["holdout"]]
+            n = sum(1 for r in rows if r[key] == name)
+            out.append(
+                [name, n, f"{v:.1%}", len(held), f"{sum(held) / len(held):.1%}" if held else "-"]
+            )
+        return out
+
+    header = ["rows", "MAPE", "held out", "MAPE held out"]
+    print()
+    print(_table(_summary("benchmark", report["mape_by_benchmark"]), ["benchmark", *header]))
+    print()
+    print(_table(_summary("preset", report["mape_by_accelerator"]), ["accelerator", *header]))
     if args.plot:
         print(f"wrote {args.plot}")
     return 0
