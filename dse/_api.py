@@ -24,7 +24,7 @@ from dse._strategy import (
     strategy_at,
 )
 from hwmodels import SystemSpec, default_precision, get_system
-from workloads import TransformerWorkload, get_workload
+from workloads import OpWorkload, TransformerWorkload, get_workload
 
 __all__ = ["evaluate", "resolve_system", "resolve_precision", "candidates_for", "result_dict"]
 
@@ -36,8 +36,16 @@ def resolve_system(system: str | SystemSpec, **overrides) -> SystemSpec:
     return spec.replace(**overrides) if overrides else spec
 
 
-def resolve_precision(system: str | SystemSpec, spec: SystemSpec, precision: str | None) -> str:
-    """The requested precision, or the system's documented default; checked."""
+def resolve_precision(
+    system: str | SystemSpec, spec: SystemSpec, precision: str | None, workload=None
+) -> str:
+    """The requested precision, or the documented default; checked.
+
+    The default is the system's (``default_precision``), except for op-level
+    workloads that do not train in fp8 by default (``fp8_training``): bf16.
+    """
+    if precision is None and workload is not None and not getattr(workload, "fp8_training", True):
+        precision = "bf16"
     if precision is None:
         precision = (
             default_precision(system)
@@ -52,6 +60,19 @@ def resolve_precision(system: str | SystemSpec, spec: SystemSpec, precision: str
             "unit (peak_fp8_tflops is 0); use 'bf16'"
         )
     return precision
+
+
+def resolve_workload(workload):
+    """A workload object, a built-in name, or ``FILE.py:FUNCTION`` (a user's
+    function returning a workload, e.g. one traced from a Flax module with
+    ``workloads.workload_from_flax``)."""
+    if isinstance(workload, TransformerWorkload | OpWorkload):
+        return workload
+    if isinstance(workload, str) and ".py:" in workload:
+        from workloads import load_user_workload
+
+        return load_user_workload(workload)
+    return get_workload(workload)
 
 
 def candidates_for(workload: TransformerWorkload, spec: SystemSpec, accelerators, precision, pins):
@@ -165,12 +186,12 @@ def evaluate(
         ``strategy``, ``breakdown``, ``memory_per_device``, ``feasible`` and
         ``infeasible_reason`` (``None`` when feasible).
     """
-    wl = workload if isinstance(workload, TransformerWorkload) else get_workload(workload)
+    wl = resolve_workload(workload)
     spec = resolve_system(system, server_cost_gbp=server_cost_gbp, server_power_w=server_power_w)
     pins = pins or StrategyPins()
-    precision = resolve_precision(system, spec, pins.precision)
+    precision = resolve_precision(system, spec, pins.precision, wl)
     cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
-    spec = apply_calibration(spec, cal, precision)
+    spec = apply_calibration(spec, cal, precision, wl)
     costs = check_cost_model(costs or CostModel())
     cands = candidates_for(wl, spec, accelerators, precision, pins)
     batch = stack_strategies(cands)

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import time
 
-from dse._calibration import FITTED_FIELDS, REFERENCE_FAMILY, Calibration, family_key
+from dse._calibration import (
+    FITTED_FIELDS,
+    REFERENCE_FAMILY,
+    Calibration,
+    efficiency_class,
+    family_key,
+)
 from dse._validate import fit_calibration, prepare_rows, validate
 
 __all__ = ["calibrate", "MIN_ROWS_PER_FAMILY"]
@@ -82,7 +88,7 @@ def calibrate(
         counts: dict[str, int] = {}
         for p in fit_rows:
             if p["spec"].family and p["spec"].family != REFERENCE_FAMILY:
-                key = family_key(p["spec"].family, p["precision"])
+                key = family_key(p["spec"].family, efficiency_class(p["precision"], p["workload"]))
                 counts[key] = counts.get(key, 0) + 1
         # A factor fitted on one or two rows would be a per-row constant.
         families = tuple(sorted(k for k, c in counts.items() if c >= MIN_ROWS_PER_FAMILY))

@@ -26,6 +26,7 @@ __all__ = [
     "default_calibration",
     "apply_calibration",
     "family_key",
+    "efficiency_class",
     "BOUNDS",
 ]
 
@@ -57,6 +58,16 @@ class Calibration:
             GPT-3 shapes: 0.41 with a 7 us kernel overhead).
         hbm_efficiency: Fraction of memory bandwidth reached by streaming
             elementwise kernels (measured on H100: 0.86-0.90).
+        conv_efficiency: Fraction of the GEMM efficiency that implicit-GEMM
+            convolutions reach (cuDNN convolutions build their operand tiles
+            from the input tensor on the fly: halo loads, address arithmetic,
+            narrow channel counts) (fitted on the convolutional benchmarks).
+        conv_half_channels: Output channels at which a convolution reaches
+            half of that efficiency: its efficiency is ``conv_efficiency x c /
+            (c + conv_half_channels)`` for ``c`` output channels (all groups)
+            (Hockney's half-performance length; tensor-core tiles are 64-256
+            channels wide, so narrow convolutions waste most of each tile)
+            (fitted).
         collective_efficiency: Fraction of link bandwidth reached by
             collectives (both network levels) (fitted).
         step_overhead_s: Fixed time per optimizer step (launch, sync, data), s
@@ -75,6 +86,8 @@ class Calibration:
     kernel_overhead_s: Any = 7e-6
     attention_efficiency: Any = 0.41
     hbm_efficiency: Any = 0.88
+    conv_efficiency: Any = 0.8
+    conv_half_channels: Any = 16.0
     collective_efficiency: Any = 0.70
     step_overhead_s: Any = 0.05
     memory_reserved_bytes: Any = 6e9
@@ -97,14 +110,24 @@ class Calibration:
         return table.get(family_key(family, precision), table.get(family, 1.0))
 
 
+def efficiency_class(precision: str, workload=None) -> str:
+    """The key part naming a kernel class: the matmul precision, with ``-conv``
+    for convolution-dominated workloads (cuDNN convolutions and cuBLAS GEMMs
+    mature at different rates on each family)."""
+    if workload is not None and getattr(workload, "conv_dominated", False):
+        return f"{precision}-conv"
+    return precision
+
+
 def family_key(family: str, precision: str) -> str:
     """Key of the per-family, per-precision software-efficiency factor."""
     return f"{family}/{precision}" if precision else family
 
 
-def apply_calibration(spec, cal: Calibration, precision: str = ""):
-    """The spec with its family's software-efficiency factor (at ``precision``) applied."""
-    factor = cal.family_factor(spec.family, precision)
+def apply_calibration(spec, cal: Calibration, precision: str = "", workload=None):
+    """The spec with its family's software-efficiency factor (at ``precision``,
+    for the workload's kernel class, see ``efficiency_class``) applied."""
+    factor = cal.family_factor(spec.family, efficiency_class(precision, workload))
     if factor == 1.0:
         return spec
     return spec.replace(software_efficiency=float(spec.software_efficiency) * factor)
@@ -112,6 +135,8 @@ def apply_calibration(spec, cal: Calibration, precision: str = ""):
 
 FITTED_FIELDS = (
     "gemm_efficiency_fp8",
+    "conv_efficiency",
+    "conv_half_channels",
     "collective_efficiency",
     "step_overhead_s",
 )
@@ -123,6 +148,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "kernel_overhead_s": (0.0, 1e-3),
     "attention_efficiency": (0.1, 1.0),
     "hbm_efficiency": (0.3, 1.0),
+    "conv_efficiency": (0.2, 1.0),
+    "conv_half_channels": (0.0, 512.0),
     "collective_efficiency": (0.1, 1.0),
     "step_overhead_s": (0.0, 5.0),
     "memory_reserved_bytes": (0.0, 64e9),

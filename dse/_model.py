@@ -25,7 +25,7 @@ from dse._calibration import Calibration
 from dse._cost import CostBreakdown, CostModel, cost_terms
 from dse._smooth import smooth_max, smooth_relu
 from hwmodels import SystemSpec
-from workloads import TransformerWorkload
+from workloads import OpWorkload, TransformerWorkload
 
 __all__ = [
     "RunBreakdown",
@@ -153,7 +153,7 @@ def stage_layers(workload: TransformerWorkload, strategy):
     return jnp.ceil(workload.n_layers / strategy.pp - 1e-9)
 
 
-def gemm_terms(m, n, k, system: SystemSpec, cal: Calibration, fp8):
+def gemm_terms(m, n, k, system: SystemSpec, cal: Calibration, fp8, a_elems=None):
     """Compute time and memory-traffic time of one GEMM (the two roofline sides).
 
     Args:
@@ -161,17 +161,20 @@ def gemm_terms(m, n, k, system: SystemSpec, cal: Calibration, fp8):
         system: The system (peaks, memory bandwidth).
         cal: Calibration (efficiencies).
         fp8: 1.0 for 8-bit inputs (bf16 output), 0.0 for bf16.
+        a_elems: Elements of the left operand actually read; ``None`` means
+            ``m * k`` (an implicit-GEMM convolution reads only its input).
 
     Returns:
         ``(t_compute, t_memory)`` in seconds: ``2mnk / (e * peak)`` and
-        ``(mk + kn) * input bytes + mn * 2`` over the achieved bandwidth.
+        ``(a_elems + kn) * input bytes + mn * 2`` over the achieved bandwidth.
     """
     flops = 2.0 * m * n * k
     peak = jnp.where(fp8 > 0.5, system.peak_fp8_flops_per_s, system.peak_bf16_flops_per_s)
     e_max = jnp.where(fp8 > 0.5, cal.gemm_efficiency_fp8, cal.gemm_efficiency_bf16)
     t_compute = flops / (peak * e_max * system.software_efficiency)
     in_bytes = jnp.where(fp8 > 0.5, 1.0, 2.0)
-    traffic = (m * k + k * n) * in_bytes + m * n * 2.0
+    a = m * k if a_elems is None else a_elems
+    traffic = (a + k * n) * in_bytes + m * n * 2.0
     return t_compute, elementwise_time(traffic, system, cal)
 
 
@@ -383,7 +386,8 @@ def simulate(
 
     Args:
         system: ``SystemSpec`` (scalar leaves).
-        workload: ``TransformerWorkload`` (static).
+        workload: ``TransformerWorkload`` (static); an ``OpWorkload`` is
+            simulated data-parallel by ``dse._opmodel.simulate_ops``.
         strategy: ``Strategy`` (scalar leaves).
         cal: ``Calibration``.
         costs: ``CostModel``.
@@ -391,6 +395,10 @@ def simulate(
     Returns:
         ``RunBreakdown`` of scalars.
     """
+    if isinstance(workload, OpWorkload):
+        from dse._opmodel import simulate_ops
+
+        return simulate_ops(system, workload, strategy, cal, costs)
     h = float(workload.hidden_size)
     tokens = tokens_per_rank(workload, strategy)
     t, p, d, v = strategy.tp, strategy.pp, strategy.dp, strategy.interleave

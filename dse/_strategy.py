@@ -16,7 +16,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from workloads import TransformerWorkload
+from workloads import OpWorkload, TransformerWorkload
 
 __all__ = [
     "RECOMPUTE",
@@ -136,6 +136,8 @@ def enumerate_strategies(
         ValueError: a bad pin or count, or no valid strategy at all.
     """
     pins = pins or StrategyPins()
+    if isinstance(workload, OpWorkload):
+        return _enumerate_data_parallel(workload, accelerators, precision=precision, pins=pins)
     if isinstance(accelerators, bool) or not float(accelerators).is_integer() or accelerators < 1:
         raise ValueError(f"accelerators must be a whole number >= 1, got {accelerators!r}")
     n = int(accelerators)
@@ -246,6 +248,81 @@ def enumerate_strategies(
             + f": need tp*cp*pp*dp == {n} with tp a power of two dividing {heads} heads, "
             f"pp at most {layers} layers, and dp*microbatch dividing the global batch"
         )
+    return out
+
+
+def _enumerate_data_parallel(
+    workload: OpWorkload, accelerators, *, precision: str, pins: StrategyPins
+) -> list[dict]:
+    """Valid strategies of an op-level workload: data parallel over every accelerator.
+
+    ``dp = accelerators``; per-accelerator batches are powers of two up to the
+    workload's ``max_microbatch`` (global batches within the convergence
+    table's span, or the smallest one above its start), plus the table's own
+    batches. A global batch that needs more than ``max_microbatch`` samples
+    per accelerator accumulates gradients over micro-steps; one that does not
+    split evenly gives the busiest replica ``ceil(batch / dp)`` samples.
+    """
+    if isinstance(accelerators, bool) or not float(accelerators).is_integer() or accelerators < 1:
+        raise ValueError(f"accelerators must be a whole number >= 1, got {accelerators!r}")
+    n = int(accelerators)
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"precision={precision!r} is not allowed: choose one of {list(PRECISIONS)}"
+        )
+    for name in ("tp", "cp", "pp", "interleave"):
+        value = getattr(pins, name)
+        if value is not None and value != 1:
+            raise ValueError(
+                f"{name}={value!r} is not allowed for workload '{workload.name}': "
+                "op-level workloads train data-parallel only (1)"
+            )
+    if pins.dp is not None and pins.dp != n:
+        raise ValueError(
+            f"dp={pins.dp!r} is not allowed: workload '{workload.name}' trains data-parallel "
+            f"over all {n} accelerators"
+        )
+    if pins.recompute not in (None, "none"):
+        raise ValueError(
+            f"recompute={pins.recompute!r} is not allowed for workload '{workload.name}': "
+            "only 'none' is modelled for op-level workloads"
+        )
+    for name in ("microbatch", "global_batch"):
+        value = getattr(pins, name)
+        if value is not None:
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+            _check_pin(name, value, "a whole number >= 1", ok)
+    cap = workload.max_microbatch
+    fp8 = 1.0 if precision == "fp8" else 0.0
+    bmin, bmax = min(workload.convergence_batch), max(workload.convergence_batch)
+    if pins.global_batch is not None:
+        batches = [pins.global_batch]
+    else:
+        locals_ = [2**i for i in range(0, 20) if 2**i <= cap]
+        batches = [b * n for b in locals_ if bmin <= b * n <= bmax]
+        if not batches:
+            batches = [min(b * n for b in locals_ if b * n >= bmin) if cap * n >= bmin else cap * n]
+        batches += [int(b) for b in workload.convergence_batch if b % n == 0 and b / n <= cap]
+        batches = sorted(set(batches))
+    out = []
+    for gb in batches:
+        per_replica = math.ceil(gb / n)
+        steps = max(1, math.ceil(per_replica / cap))
+        mbs = [pins.microbatch] if pins.microbatch is not None else [math.ceil(per_replica / steps)]
+        for mb in mbs:
+            out.append(
+                dict(
+                    tp=1.0,
+                    pp=1.0,
+                    dp=float(n),
+                    microbatch=float(mb),
+                    global_batch=float(gb),
+                    interleave=1.0,
+                    recompute=0.0,
+                    fp8=fp8,
+                    cp=1.0,
+                )
+            )
     return out
 
 

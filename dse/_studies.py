@@ -55,8 +55,8 @@ def scale_study(
     specs, cand_lists, meta, infeasible = [], [], [], []
     for name in names:
         spec = get_system(name)
-        precision = resolve_precision(name, spec, None)
-        spec = apply_calibration(spec, cal, precision)
+        precision = resolve_precision(name, spec, None, workload)
+        spec = apply_calibration(spec, cal, precision, workload)
         for n in counts:
             try:
                 cands = candidates_for(workload, spec, n, precision, StrategyPins())
@@ -128,8 +128,8 @@ def elasticities(
         ``{"time_to_train_s": {field: e}, "total_gbp": {field: e}}``.
     """
     spec = system if isinstance(system, SystemSpec) else get_system(system)
-    precision = resolve_precision(system, spec, (pins or StrategyPins()).precision)
-    spec = apply_calibration(spec, cal, precision)
+    precision = resolve_precision(system, spec, (pins or StrategyPins()).precision, workload)
+    spec = apply_calibration(spec, cal, precision, workload)
     cands = stack_strategies(candidates_for(workload, spec, accelerators, precision, pins))
 
     def log_metrics(log_values):

@@ -26,7 +26,14 @@ import optax
 
 from dse._api import candidates_for, resolve_precision
 from dse._batch import search_batch, stack_problems
-from dse._calibration import BOUNDS, FAMILY_BOUNDS, Calibration, apply_calibration, family_key
+from dse._calibration import (
+    BOUNDS,
+    FAMILY_BOUNDS,
+    Calibration,
+    apply_calibration,
+    efficiency_class,
+    family_key,
+)
 from dse._cost import CostModel
 from dse._search import search_strategies
 from dse._strategy import StrategyPins
@@ -63,6 +70,10 @@ BENCHMARK_WORKLOADS = {
     "llama31_8b": "llama31-8b",
     "llama2_70b_lora": "llama2-70b-lora",
     "bert": "bert-large",
+    "resnet": "resnet50",
+    "retinanet": "retinanet",
+    "unet3d": "unet3d",
+    "stable_diffusion": "stable-diffusion-v2",
 }
 
 
@@ -117,7 +128,7 @@ def _row_precision(row: dict, preset: str, spec: SystemSpec) -> str:
     rules = precision_rules()
     rnd, bench = row.get("round", ""), row["benchmark"]
     rule = None
-    for key in ((preset, rnd, bench), (preset, rnd, "*"), (preset, "*", bench)):
+    for key in ((preset, rnd, bench), (preset, rnd, "*"), (preset, "*", bench), ("*", "*", bench)):
         rule = rule or rules.get(key)
     if rule:
         return rule
@@ -212,7 +223,7 @@ def predict_minutes(prepared: list[dict], cal: Calibration, costs: CostModel | N
     for idx in groups.values():
         sub = [prepared[i] for i in idx]
         res = search_batch(
-            [apply_calibration(p["spec"], cal, p["precision"]) for p in sub],
+            [apply_calibration(p["spec"], cal, p["precision"], p["workload"]) for p in sub],
             sub[0]["workload"],
             [p["candidates"] for p in sub],
             cal,
@@ -336,7 +347,10 @@ def fit_calibration(
         )
         target = jnp.log(jnp.asarray([p["published_min"] * 60.0 for p in rows]))
         # Row -> index of its fitted family (len(families) = not fitted: factor 1).
-        keys = [family_key(p["spec"].family, p["precision"]) for p in rows]
+        keys = [
+            family_key(p["spec"].family, efficiency_class(p["precision"], p["workload"]))
+            for p in rows
+        ]
         index = np.asarray([families.index(k) if k in families else len(families) for k in keys])
         groups.append((rows[0]["workload"], systems, strategies, target, index))
     n_rows = len(prepared)

@@ -72,7 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
             "flags are searched (fastest strategy that fits in memory)."
         ),
     )
-    p.add_argument("--workload", default="gpt3-175b", help="workload name (default: gpt3-175b)")
+    p.add_argument(
+        "--workload",
+        default="gpt3-175b",
+        help="workload name (see `dse workloads`), or FILE.py:FUNCTION returning your own "
+        "(e.g. traced from a Flax module with workloads.workload_from_flax) (default: gpt3-175b)",
+    )
     p.add_argument(
         "--system",
         default="h100-sxm",
@@ -304,14 +309,38 @@ def cmd_systems(args) -> int:
 
 
 def cmd_workloads(args) -> int:
-    from workloads import get_workload, list_workloads
+    from workloads import OpWorkload, get_workload, list_workloads
 
     out = []
     for name in list_workloads():
         w = get_workload(name)
-        out.append(
-            dict(
-                name=name,
+        common = dict(
+            name=name,
+            kind="op-level" if isinstance(w, OpWorkload) else "transformer",
+            params=w.params_total,
+            flops_per_sample=w.flops_per_sample(),
+            typical_global_batch=w.typical_global_batch,
+            quality_target=w.quality_target,
+            eval_interval_samples=w.eval_interval_samples,
+            eval_samples=w.eval_samples,
+            convergence=[
+                dict(global_batch=b, samples_to_converge=s)
+                for b, s in zip(w.convergence_batch, w.convergence_samples, strict=True)
+            ],
+            sources=w.sources,
+        )
+        if isinstance(w, OpWorkload):
+            shape = dict(
+                sample_unit=w.sample_unit,
+                ops=len(w.ops),
+                trainable_params=w.params,
+                frozen_params=w.frozen_params,
+                table_params=w.table_params,
+                forward_flops_per_sample=w.forward_flops_per_sample(),
+                default_precision="fp8" if w.fp8_training else "bf16",
+            )
+        else:
+            shape = dict(
                 n_layers=w.n_layers,
                 hidden_size=w.hidden_size,
                 n_heads=w.n_heads,
@@ -319,32 +348,31 @@ def cmd_workloads(args) -> int:
                 ffn_size=w.ffn_size,
                 seq_len=w.seq_len,
                 vocab_size=w.vocab_size,
-                params=w.params_total,
-                flops_per_sample=w.flops_per_sample(),
-                typical_global_batch=w.typical_global_batch,
                 lora_rank=w.lora_rank,
-                quality_target=w.quality_target,
-                eval_interval_samples=w.eval_interval_samples,
-                eval_samples=w.eval_samples,
-                convergence=[
-                    dict(global_batch=b, samples_to_converge=s)
-                    for b, s in zip(w.convergence_batch, w.convergence_samples, strict=True)
-                ],
-                sources=w.sources,
             )
-        )
+        out.append({**common, **shape})
     if args.json:
         _emit_json({"workloads": out})
         return 0
     for o in out:
-        print(
-            f"{o['name']}: {o['params'] / 1e9:.1f}B parameters"
-            + (f" (LoRA rank {o['lora_rank']} on a frozen base)" if o["lora_rank"] else "")
-            + f", {o['flops_per_sample'] / 1e15:.3g} PFLOP per sample, typical batch "
-            f"{o['typical_global_batch']}, {o['n_layers']} layers, hidden "
-            f"{o['hidden_size']}, {o['n_heads']} heads, ffn {o['ffn_size']}, sequence {o['seq_len']}, "
-            f"vocabulary {o['vocab_size']}"
-        )
+        if o["kind"] == "op-level":
+            print(
+                f"{o['name']}: {o['params'] / 1e6:.1f}M parameters "
+                f"({o['trainable_params'] / 1e6:.1f}M trained), "
+                f"{o['flops_per_sample'] / 1e9:.4g} GFLOP per {o['sample_unit'][:-1]} "
+                f"(forward {o['forward_flops_per_sample'] / 1e9:.4g}), typical batch "
+                f"{o['typical_global_batch']}, {o['ops']} ops, default precision "
+                f"{o['default_precision']}"
+            )
+        else:
+            print(
+                f"{o['name']}: {o['params'] / 1e9:.1f}B parameters"
+                + (f" (LoRA rank {o['lora_rank']} on a frozen base)" if o["lora_rank"] else "")
+                + f", {o['flops_per_sample'] / 1e15:.3g} PFLOP per sample, typical batch "
+                f"{o['typical_global_batch']}, {o['n_layers']} layers, hidden "
+                f"{o['hidden_size']}, {o['n_heads']} heads, ffn {o['ffn_size']}, "
+                f"sequence {o['seq_len']}, vocabulary {o['vocab_size']}"
+            )
         print(
             f"  target: {o['quality_target']}; evaluation every {o['eval_interval_samples']:,.0f} samples"
         )
@@ -553,11 +581,11 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    from dse._api import resolve_workload
     from dse._plots import plot_scale_study
     from dse._studies import DEFAULT_COUNTS, elasticities, scale_study
-    from workloads import get_workload
 
-    wl = get_workload(args.workload)
+    wl = resolve_workload(args.workload)
     cal = _calibration(args)
     costs = _cost_model(args)
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if not args.json else None

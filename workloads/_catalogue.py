@@ -7,6 +7,8 @@ import functools
 import tomllib
 from importlib import resources
 
+from workloads._networks import build_ops
+from workloads._ops import OpWorkload
 from workloads._transformer import TransformerWorkload
 
 __all__ = ["get_workload", "list_workloads", "workload_from_mapping"]
@@ -20,10 +22,26 @@ def _convergence(filename: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return batch, samples
 
 
-def workload_from_mapping(name: str, entry: dict) -> TransformerWorkload:
-    """A workload from one table of ``workloads.toml`` (``convergence`` names its CSV)."""
+def workload_from_mapping(name: str, entry: dict) -> TransformerWorkload | OpWorkload:
+    """A workload from one table of ``workloads.toml`` (``convergence`` names its CSV).
+
+    A table with a ``network`` key and an ``architecture`` sub-table is an
+    op-level workload whose ops ``workloads._networks.build_ops`` expands;
+    any other table holds the fields of a ``TransformerWorkload``.
+    """
     entry = dict(entry)
     batch, samples = _convergence(entry.pop("convergence"))
+    if "network" in entry:
+        network = entry.pop("network")
+        ops, eval_ops = build_ops(network, dict(entry.pop("architecture", {})))
+        return OpWorkload(
+            name=name,
+            ops=ops,
+            eval_ops=eval_ops,
+            convergence_batch=batch,
+            convergence_samples=samples,
+            **entry,
+        )
     return TransformerWorkload(
         name=name, convergence_batch=batch, convergence_samples=samples, **entry
     )
@@ -41,7 +59,7 @@ def list_workloads() -> list[str]:
 
 
 @functools.cache
-def get_workload(name: str) -> TransformerWorkload:
+def get_workload(name: str) -> TransformerWorkload | OpWorkload:
     """A built-in workload by name.
 
     Raises:
