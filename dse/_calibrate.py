@@ -20,10 +20,21 @@ from dse._calibration import (
 )
 from dse._validate import fit_calibration, prepare_rows, validate
 
-__all__ = ["calibrate", "MIN_ROWS_PER_FAMILY"]
+__all__ = [
+    "calibrate",
+    "MIN_ROWS_PER_FAMILY",
+    "MIN_BENCHMARKS_PER_FAMILY",
+    "MIN_ROWS_ONE_BENCHMARK",
+]
 
-# A family/precision factor is fitted only with at least this many fitted rows.
+# A family/kernel-class factor is fitted only with at least MIN_ROWS_PER_FAMILY
+# fitted rows from at least MIN_BENCHMARKS_PER_FAMILY benchmarks, or with
+# MIN_ROWS_ONE_BENCHMARK rows of one: a factor fitted on a few rows of one
+# benchmark would be a per-workload constant, not a property of the family's
+# software stack.
 MIN_ROWS_PER_FAMILY = 3
+MIN_BENCHMARKS_PER_FAMILY = 2
+MIN_ROWS_ONE_BENCHMARK = 10
 
 UNFITTED_SOURCES = {
     "gemm_efficiency_bf16": "0.714: bf16 GEMMs of GPT-3 shapes on an H100, fit of t0 + 2MNK/(e peak) (hwmodels/data/measured/README.md)",
@@ -62,8 +73,9 @@ def calibrate(
         use_all_rows: Fit on every row (no hold-out) when True.
         loss: ``squared`` or ``huber`` (see ``fit_calibration``).
         fit_families: Also fit a software-efficiency factor per accelerator
-            family and matmul precision with at least ``MIN_ROWS_PER_FAMILY``
-            fitted rows (the reference family stays 1).
+            family and kernel class with at least ``MIN_ROWS_PER_FAMILY``
+            fitted rows from ``MIN_BENCHMARKS_PER_FAMILY`` benchmarks, or
+            ``MIN_ROWS_ONE_BENCHMARK`` of one (the reference family stays 1).
         progress: Optional callable taking a status line.
 
     Returns:
@@ -86,12 +98,22 @@ def calibrate(
     families = ()
     if fit_families:
         counts: dict[str, int] = {}
+        benches: dict[str, set] = {}
         for p in fit_rows:
             if p["spec"].family and p["spec"].family != REFERENCE_FAMILY:
                 key = family_key(p["spec"].family, efficiency_class(p["precision"], p["workload"]))
                 counts[key] = counts.get(key, 0) + 1
-        # A factor fitted on one or two rows would be a per-row constant.
-        families = tuple(sorted(k for k, c in counts.items() if c >= MIN_ROWS_PER_FAMILY))
+                benches.setdefault(key, set()).add(p["ident"]["benchmark"])
+        # A factor fitted on one or two rows would be a per-row constant, and one
+        # fitted on a single benchmark a per-workload constant.
+        families = tuple(
+            sorted(
+                k
+                for k, c in counts.items()
+                if c >= MIN_ROWS_ONE_BENCHMARK
+                or (c >= MIN_ROWS_PER_FAMILY and len(benches[k]) >= MIN_BENCHMARKS_PER_FAMILY)
+            )
+        )
     if progress:
         progress(
             f"fitting {list(fields)} and family factors {list(families)} on {len(fit_rows)} of "

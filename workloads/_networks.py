@@ -206,11 +206,16 @@ def retinanet_ops(
     anchors_per_position,
     head_convs,
     loss_bytes_per_element,
+    norm_bytes=NORM_ACT_BYTES,
     **_,
 ):
     """RetinaNet: ResNeXt backbone (first ``frozen_stages`` frozen), FPN P3-P7,
-    shared class and box subnets over every level, focal loss."""
-    net = _Net()
+    shared class and box subnets over every level, focal loss.
+
+    ``norm_bytes``: extra memory traffic per output element of each
+    normalisation+ReLU (and of the head's ReLUs); 0 when they are folded into
+    the convolutions' epilogues."""
+    net = _Net(norm_bytes=norm_bytes)
     outs = _bottleneck_backbone(net, image_size, blocks, groups, width_per_group, frozen_stages)
     f = fpn_channels
     levels = []
@@ -239,7 +244,8 @@ def retinanet_ops(
                     a_elems=total * f,
                 )
             )
-            net.elementwise(f"head.{head}.relu{j}", ACT * 2 * total * f)
+            if norm_bytes:
+                net.elementwise(f"head.{head}.relu{j}", ACT * 2 * total * f)
         net.ops.append(
             Op(
                 name=f"head.{head}.out",
@@ -408,11 +414,77 @@ def stable_diffusion_ops(*, unet, text_encoder, **_):
     return tuple(net.ops)
 
 
+# ----------------------------------------------------------------------------
+# DLRM-DCNv2: model-parallel embedding tables, data-parallel dense layers
+# ----------------------------------------------------------------------------
+
+
+def dlrm_ops(
+    *,
+    table_rows,
+    lookups_per_table,
+    embedding_dim,
+    dense_features,
+    bottom_mlp,
+    top_mlp,
+    cross_layers,
+    cross_rank,
+    table_bytes_per_element,
+    **_,
+):
+    """DLRM with a DCN-v2 interaction (TorchRec reference).
+
+    Embedding tables are sharded over the accelerators (model parallel): each
+    sample's rows are gathered where their table lives (``lookups x dim``
+    elements of ``table_bytes_per_element``), sum-pooled, and the pooled
+    16-bit vectors sent to the sample's data-parallel rank (all-to-all);
+    backward returns their gradients and updates the rows (Adagrad: read and
+    write the row and its state, 4x the forward gather). The dense MLPs and
+    the cross network are ordinary GEMMs with one row per sample.
+    """
+    if len(table_rows) != len(lookups_per_table):
+        raise ValueError(
+            f"dlrm: table_rows has {len(table_rows)} entries but lookups_per_table has "
+            f"{len(lookups_per_table)}; give one lookup count per table"
+        )
+    net = _Net()
+    lookups = float(sum(lookups_per_table))
+    tables = len(table_rows)
+    net.ops.append(
+        Op(
+            name="embeddings",
+            kind="embedding",
+            bytes=lookups * embedding_dim * table_bytes_per_element,
+            exchange_bytes=float(tables * embedding_dim * ACT),
+            trainable=True,
+            backward=True,
+        )
+    )
+    cin = dense_features
+    for i, width in enumerate(bottom_mlp):
+        net.linear(f"bottom.{i}", 1, cin, width)
+        net.elementwise(f"bottom.{i}.relu", ACT * 2 * width)
+        cin = width
+    x0 = (tables + 1) * embedding_dim
+    net.elementwise("interaction.concat", ACT * 2 * x0)
+    for i in range(cross_layers):
+        net.linear(f"cross.{i}.v", 1, x0, cross_rank)
+        net.linear(f"cross.{i}.u", 1, cross_rank, x0)
+        net.elementwise(f"cross.{i}.combine", ACT * 4 * x0)
+    cin = x0
+    for i, width in enumerate(top_mlp):
+        net.linear(f"top.{i}", 1, cin, width)
+        net.elementwise(f"top.{i}.relu", ACT * 2 * width)
+        cin = width
+    return tuple(net.ops)
+
+
 NETWORKS = {
     "resnet": resnet_ops,
     "retinanet": retinanet_ops,
     "unet3d": unet3d_ops,
     "stable_diffusion": stable_diffusion_ops,
+    "dlrm": dlrm_ops,
 }
 
 # Networks whose evaluation on the clock differs from their training forward pass.
