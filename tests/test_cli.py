@@ -163,3 +163,19 @@ def test_calibrate_writes_a_file_validate_reads(tmp_path, capsys):
     assert (
         main(["calibrate", "--results", str(path), "--fields", "nonsense", "--out", str(out)]) == 2
     )
+
+
+def test_op_level_workloads_in_the_cli(capsys):
+    """Op-level workloads are listed and evaluated data-parallel in bf16 by default."""
+    assert main(["workloads", "--json"]) == 0
+    listed = {w["name"]: w for w in json.loads(capsys.readouterr().out)["workloads"]}
+    assert listed["resnet50"]["kind"] == "op-level"
+    assert listed["resnet50"]["default_precision"] == "bf16"
+    assert listed["gpt3-175b"]["kind"] == "transformer"
+    args = ["evaluate", "--workload", "resnet50", "--system", "h100-sxm", "--accelerators", "8"]
+    assert main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["strategy"]["precision"] == "bf16" and out["strategy"]["dp"] == 8
+    assert out["feasible"] and 0 < out["mfu"] < 1
+    assert main([*args, "--pp", "2"]) == 2
+    assert "pp=2 is not allowed" in capsys.readouterr().err
