@@ -13,7 +13,12 @@ import math
 import jax
 import numpy as np
 
-from dse._calibration import Calibration, apply_calibration, load_calibration
+from dse._calibration import (
+    Calibration,
+    apply_calibration,
+    apply_software_maturity,
+    load_calibration,
+)
 from dse._cost import CostModel, check_cost_model
 from dse._search import SearchResult, search_jit
 from dse._strategy import (
@@ -166,6 +171,7 @@ def evaluate(
     costs: CostModel | None = None,
     server_cost_gbp: float | None = None,
     server_power_w: float | None = None,
+    software_rounds_behind: float = 0.0,
 ) -> dict:
     """Evaluate one training run, searching the parallel strategy.
 
@@ -179,6 +185,9 @@ def evaluate(
         costs: ARIA cost constants (defaults: the ARIA worked example).
         server_cost_gbp: Override of the system's server capital cost, GBP.
         server_power_w: Override of the system's server power, W.
+        software_rounds_behind: Run the software of this many MLPerf rounds
+            (half-years) ago (``Calibration.software_gain_per_round``); 0, the
+            default, is today's software.
 
     Returns:
         Dict with ``time_to_train_s``, ``step_time_s``, ``capital_gbp``,
@@ -192,6 +201,7 @@ def evaluate(
     precision = resolve_precision(system, spec, pins.precision, wl)
     cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
     spec = apply_calibration(spec, cal, precision, wl)
+    spec = apply_software_maturity(spec, cal, float(software_rounds_behind))
     costs = check_cost_model(costs or CostModel())
     cands = candidates_for(wl, spec, accelerators, precision, pins)
     batch = stack_strategies(cands)

@@ -25,6 +25,7 @@ __all__ = [
     "load_calibration",
     "default_calibration",
     "apply_calibration",
+    "apply_software_maturity",
     "family_key",
     "efficiency_class",
     "BOUNDS",
@@ -68,6 +69,12 @@ class Calibration:
             (Hockney's half-performance length; tensor-core tiles are 64-256
             channels wide, so narrow convolutions waste most of each tile)
             (fitted).
+        software_gain_per_round: Software maturity: a result submitted ``k``
+            MLPerf rounds (half-years) before the latest known round runs its
+            compute at ``exp(-k x software_gain_per_round)`` of today's
+            efficiency (``dse._validate.ROUNDS``; the same H100 system trained
+            GPT-3 23% faster in v4.1 than in v3.0). New designs and
+            ``evaluate`` assume today's software (``k = 0``) (fitted).
         collective_efficiency: Fraction of link bandwidth reached by
             collectives (both network levels) (fitted).
         step_overhead_s: Fixed time per optimizer step (launch, sync, data), s
@@ -88,6 +95,7 @@ class Calibration:
     hbm_efficiency: Any = 0.88
     conv_efficiency: Any = 0.8
     conv_half_channels: Any = 16.0
+    software_gain_per_round: Any = 0.0
     collective_efficiency: Any = 0.70
     step_overhead_s: Any = 0.05
     memory_reserved_bytes: Any = 6e9
@@ -133,10 +141,29 @@ def apply_calibration(spec, cal: Calibration, precision: str = "", workload=None
     return spec.replace(software_efficiency=float(spec.software_efficiency) * factor)
 
 
+def apply_software_maturity(spec, cal: Calibration, rounds_behind: float = 0.0):
+    """The spec running the software of ``rounds_behind`` MLPerf rounds ago
+    (compute efficiency times ``exp(-rounds_behind x software_gain_per_round)``).
+
+    Raises:
+        ValueError: a negative or non-finite ``rounds_behind``.
+    """
+    if not math.isfinite(rounds_behind) or rounds_behind < 0:
+        raise ValueError(
+            f"software_rounds_behind={rounds_behind!r} is not allowed: a number >= 0 "
+            "(MLPerf rounds before the latest; 0 = today's software)"
+        )
+    if rounds_behind == 0:
+        return spec
+    factor = math.exp(-float(cal.software_gain_per_round) * rounds_behind)
+    return spec.replace(software_efficiency=float(spec.software_efficiency) * factor)
+
+
 FITTED_FIELDS = (
     "gemm_efficiency_fp8",
     "conv_efficiency",
     "conv_half_channels",
+    "software_gain_per_round",
     "collective_efficiency",
     "step_overhead_s",
 )
@@ -150,6 +177,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "hbm_efficiency": (0.3, 1.0),
     "conv_efficiency": (0.2, 1.0),
     "conv_half_channels": (0.0, 512.0),
+    "software_gain_per_round": (0.0, 0.3),
     "collective_efficiency": (0.1, 1.0),
     "step_overhead_s": (0.0, 5.0),
     "memory_reserved_bytes": (0.0, 64e9),

@@ -31,6 +31,7 @@ from dse._calibration import (
     FAMILY_BOUNDS,
     Calibration,
     apply_calibration,
+    apply_software_maturity,
     efficiency_class,
     family_key,
 )
@@ -76,6 +77,17 @@ BENCHMARK_WORKLOADS = {
     "stable_diffusion": "stable-diffusion-v2",
     "dlrm_dcnv2": "dlrm-dcnv2",
 }
+
+
+# MLPerf Training rounds in order (two a year: v2.0 June 2022 ... v5.1 November
+# 2025); a row's software maturity is how many rounds it precedes the latest.
+ROUNDS = ("v2.0", "v2.1", "v3.0", "v3.1", "v4.0", "v4.1", "v5.0", "v5.1")
+
+
+def rounds_behind(round_name: str) -> float:
+    """Rounds between a result's round and the latest known one (0 if unknown)."""
+    name = round_name.strip()
+    return float(len(ROUNDS) - 1 - ROUNDS.index(name)) if name in ROUNDS else 0.0
 
 
 # Benchmarks deliberately not modelled yet, with the reason.
@@ -222,6 +234,7 @@ def prepare_rows(rows: list[dict], *, benchmarks=None) -> tuple[list[dict], list
                 global_batch=gb,
                 published_min=published,
                 holdout=holdout_fold(row),
+                rounds_behind=rounds_behind(row.get("round", "")),
                 candidates=cands,
             )
         )
@@ -240,7 +253,14 @@ def predict_minutes(prepared: list[dict], cal: Calibration, costs: CostModel | N
     for idx in groups.values():
         sub = [prepared[i] for i in idx]
         res = search_batch(
-            [apply_calibration(p["spec"], cal, p["precision"], p["workload"]) for p in sub],
+            [
+                apply_software_maturity(
+                    apply_calibration(p["spec"], cal, p["precision"], p["workload"]),
+                    cal,
+                    p["rounds_behind"],
+                )
+                for p in sub
+            ],
             sub[0]["workload"],
             [p["candidates"] for p in sub],
             cal,
@@ -369,7 +389,8 @@ def fit_calibration(
             for p in rows
         ]
         index = np.asarray([families.index(k) if k in families else len(families) for k in keys])
-        groups.append((rows[0]["workload"], systems, strategies, target, index))
+        behind = np.asarray([p.get("rounds_behind", 0.0) for p in rows])
+        groups.append((rows[0]["workload"], systems, strategies, target, index, behind))
     n_rows = len(prepared)
     costs = CostModel()
 
@@ -389,9 +410,11 @@ def fit_calibration(
         cal = to_cal(z)
         factors = family_factors(z)
         total = 0.0
-        for workload, systems, strategies, target, index in groups:
+        for workload, systems, strategies, target, index, behind in groups:
+            maturity = jnp.exp(-cal.software_gain_per_round * behind)
             systems = dataclasses.replace(
-                systems, software_efficiency=systems.software_efficiency * factors[index]
+                systems,
+                software_efficiency=systems.software_efficiency * factors[index] * maturity,
             )
 
             def one(system, cands, workload=workload):

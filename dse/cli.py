@@ -102,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["bf16", "fp8"],
         help="matmul precision (default: the system's documented default)",
     )
+    p.add_argument(
+        "--software-rounds-behind",
+        type=float,
+        default=0.0,
+        help="run the software of this many MLPerf rounds (half-years) ago, as validation "
+        "does for old results (default: 0, today's software)",
+    )
     _add_costs(p)
     _add_common(p)
     p.set_defaults(func=cmd_evaluate)
@@ -409,6 +416,7 @@ def cmd_evaluate(args) -> int:
         costs=_cost_model(args),
         server_cost_gbp=args.server_cost_gbp,
         server_power_w=None if args.server_power_kw is None else args.server_power_kw * 1e3,
+        software_rounds_behind=args.software_rounds_behind,
     )
     if args.json:
         _emit_json(result)

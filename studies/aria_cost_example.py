@@ -22,6 +22,7 @@ import argparse
 import json
 
 from dse import StrategyPins, evaluate
+from dse._validate import rounds_behind
 
 ARIA = {"capital_gbp": 3_840_000.0, "operating_gbp": 557_500.0, "total_gbp": 4_397_500.0}
 PUBLISHED_MIN = 58.30  # MLPerf Training v3.1 result 3.1-2057 (NVIDIA Eos_n64), from its logs
@@ -38,6 +39,8 @@ def main() -> dict:
         pins=StrategyPins(global_batch=2048),
         server_cost_gbp=60_000.0,
         server_power_w=11_300.0,
+        # v3.1 is four rounds before the latest known (v5.1): its software.
+        software_rounds_behind=float(rounds_behind("v3.1")),
     )
     out = {
         "model": {

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 
 import pytest
 
@@ -109,3 +110,21 @@ def test_calibration_recovers_known_constants_from_synthetic_rows():
     assert history[-1] < 1e-6
     assert float(fitted.gemm_efficiency_fp8) == pytest.approx(0.42, rel=0.01)
     assert float(fitted.gemm_efficiency_bf16) == pytest.approx(0.55, rel=0.02)
+
+
+def test_software_maturity_input():
+    """Rows of older rounds run with older software; new designs get today's (0 rounds)."""
+    from dse._calibration import Calibration
+    from dse._calibration import apply_software_maturity as _mature
+    from dse._validate import ROUNDS, rounds_behind
+    from hwmodels import get_system
+
+    assert rounds_behind(ROUNDS[-1]) == 0.0 and rounds_behind("v2.0") == len(ROUNDS) - 1
+    assert rounds_behind("v9.9") == 0.0
+    spec = get_system("h100-sxm")
+    cal = Calibration(software_gain_per_round=0.05)
+    older = _mature(spec, cal, 2.0)
+    assert float(older.software_efficiency) == pytest.approx(math.exp(-0.1))
+    assert float(_mature(spec, cal, 0.0).software_efficiency) == 1.0
+    with pytest.raises(ValueError, match="software_rounds_behind=-1"):
+        _mature(spec, cal, -1.0)
