@@ -194,6 +194,12 @@ def elementwise_time(bytes_moved, system: SystemSpec, cal: Calibration):
     return bytes_moved / (system.hbm_bw_bytes_per_s * cal.hbm_efficiency)
 
 
+def fused_attention_time(flops, system: SystemSpec, cal: Calibration):
+    """Seconds of a fused (flash) attention kernel doing ``flops`` (bf16)."""
+    efficiency = cal.attention_efficiency * system.software_efficiency
+    return cal.kernel_overhead_s + flops / (system.peak_bf16_flops_per_s * efficiency)
+
+
 def attention_time(workload: TransformerWorkload, strategy, system: SystemSpec, cal: Calibration):
     """Forward seconds of fused attention for one microbatch and one layer."""
     s = workload.tokens
@@ -202,8 +208,7 @@ def attention_time(workload: TransformerWorkload, strategy, system: SystemSpec, 
     flops = 4.0 * strategy.microbatch * s * s * h / (strategy.tp * strategy.cp)
     if workload.causal:
         flops = flops * 0.5
-    efficiency = cal.attention_efficiency * system.software_efficiency
-    return cal.kernel_overhead_s + flops / (system.peak_bf16_flops_per_s * efficiency)
+    return fused_attention_time(flops, system, cal)
 
 
 def collective_time(bytes_per_rank, group, stride, system: SystemSpec, cal: Calibration):

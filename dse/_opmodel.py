@@ -29,6 +29,8 @@ kind of op is one vectorised expression (fast to compile).
 
 from __future__ import annotations
 
+import functools
+
 import jax.numpy as jnp
 import numpy as np
 
@@ -45,6 +47,7 @@ from dse._model import (
     RunBreakdown,
     collective_time,
     elementwise_time,
+    fused_attention_time,
     gemm_terms,
 )
 from dse._smooth import smooth_max, smooth_relu
@@ -58,7 +61,9 @@ __all__ = ["simulate_ops", "ops_forward_backward", "all_to_all_time", "TABLE_BYT
 TABLE_BYTES_PER_PARAM = 4.0
 
 
+@functools.cache
 def _arrays(ops: tuple[Op, ...], kind: str):
+    """Columns of the ops of one kind as constant arrays (cached: ops are static)."""
     sel = [op for op in ops if op.kind == kind]
     if not sel:
         return None
@@ -74,8 +79,9 @@ def _arrays(ops: tuple[Op, ...], kind: str):
         a=col(lambda o: o.a_elems or o.m * o.k),
         bytes=col(lambda o: o.bytes),
         exchange=col(lambda o: o.exchange_bytes),
-        # Backward multiple of the forward work: GEMMs 2 when trained, 1 when
-        # frozen, 0 without backward; other kinds 1 when they have a backward.
+        # Backward multiple of the forward work, 0 without a backward pass:
+        # GEMMs 2 when trained (input and weight gradients), 1 when frozen;
+        # embeddings 2 when trained (scatter and optimizer update), others 1.
         bwd=col(lambda o: (2.0 if o.trainable else 1.0) if o.backward else 0.0),
         # Implicit-GEMM convolutions (they state the input they read).
         conv=col(lambda o: 1.0 if o.a_elems else 0.0),
@@ -130,9 +136,7 @@ def ops_forward_backward(ops: tuple[Op, ...], b, system: SystemSpec, cal: Calibr
         out["compute_b"] = out["compute_b"] + jnp.sum(g["bwd"] * t)
     a = _arrays(ops, "attention")
     if a is not None:
-        flops = 4.0 * b * a["count"] * a["m"] * a["n"] * a["k"]
-        eff = cal.attention_efficiency * system.software_efficiency
-        t = t0 + flops / (system.peak_bf16_flops_per_s * eff)
+        t = fused_attention_time(4.0 * b * a["count"] * a["m"] * a["n"] * a["k"], system, cal)
         out["compute_f"] = out["compute_f"] + jnp.sum(t)
         out["compute_b"] = out["compute_b"] + jnp.sum(
             jnp.where(a["bwd"] > 0, ATTENTION_BACKWARD_FACTOR, 0.0) * t

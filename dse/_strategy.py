@@ -93,6 +93,17 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+def _check_count_and_precision(accelerators, precision: str) -> int:
+    """The accelerator count as an int; both checked."""
+    if isinstance(accelerators, bool) or not float(accelerators).is_integer() or accelerators < 1:
+        raise ValueError(f"accelerators must be a whole number >= 1, got {accelerators!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"precision={precision!r} is not allowed: choose one of {list(PRECISIONS)}"
+        )
+    return int(accelerators)
+
+
 def _check_pin(name: str, value, allowed_desc: str, ok: bool):
     if not ok:
         raise ValueError(f"{name}={value!r} is not allowed: {allowed_desc}")
@@ -138,13 +149,7 @@ def enumerate_strategies(
     pins = pins or StrategyPins()
     if isinstance(workload, OpWorkload):
         return _enumerate_data_parallel(workload, accelerators, precision=precision, pins=pins)
-    if isinstance(accelerators, bool) or not float(accelerators).is_integer() or accelerators < 1:
-        raise ValueError(f"accelerators must be a whole number >= 1, got {accelerators!r}")
-    n = int(accelerators)
-    if precision not in PRECISIONS:
-        raise ValueError(
-            f"precision={precision!r} is not allowed: choose one of {list(PRECISIONS)}"
-        )
+    n = _check_count_and_precision(accelerators, precision)
     layers, heads = workload.n_layers, workload.n_heads
     if pins.tp is not None:
         _check_pin(
@@ -263,13 +268,7 @@ def _enumerate_data_parallel(
     per accelerator accumulates gradients over micro-steps; one that does not
     split evenly gives the busiest replica ``ceil(batch / dp)`` samples.
     """
-    if isinstance(accelerators, bool) or not float(accelerators).is_integer() or accelerators < 1:
-        raise ValueError(f"accelerators must be a whole number >= 1, got {accelerators!r}")
-    n = int(accelerators)
-    if precision not in PRECISIONS:
-        raise ValueError(
-            f"precision={precision!r} is not allowed: choose one of {list(PRECISIONS)}"
-        )
+    n = _check_count_and_precision(accelerators, precision)
     for name in ("tp", "cp", "pp", "interleave"):
         value = getattr(pins, name)
         if value is not None and value != 1:

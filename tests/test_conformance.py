@@ -93,8 +93,12 @@ def test_op_workload_identities():
     frozen = [op for op in wl.ops if not op.backward]
     assert frozen, "RetinaNet's stem and first stage are frozen"
     assert all(op.backward_flops == 0.0 for op in frozen)
-    total = sum(op.forward_flops + op.backward_flops for op in wl.ops)
-    assert wl.flops_per_sample() == pytest.approx(total)
+    # The ResNeXt50-32x4d backbone at 800x800 against an independent count:
+    # torchvision's 4.23 GMAC at 224x224 (ResNeXt50_32X4D_Weights meta) scaled
+    # by the pixel ratio (every stride divides both sizes), less the classifier.
+    backbone = sum(op.forward_flops for op in wl.ops if op.name.startswith(("stem", "layer")))
+    expected = 2 * (4.23e9 - 2048 * 1000) * (800 / 224) ** 2
+    assert backbone == pytest.approx(expected, rel=0.02)
     conv = next(op for op in wl.ops if op.name == "layer2.0.conv2")
     assert conv.count == 32  # grouped convolution: one GEMM per group
 

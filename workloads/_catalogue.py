@@ -33,11 +33,10 @@ def workload_from_mapping(name: str, entry: dict) -> TransformerWorkload | OpWor
     batch, samples = _convergence(entry.pop("convergence"))
     if "network" in entry:
         network = entry.pop("network")
-        ops, eval_ops = build_ops(network, dict(entry.pop("architecture", {})))
+        ops = build_ops(network, dict(entry.pop("architecture", {})))
         return OpWorkload(
             name=name,
             ops=ops,
-            eval_ops=eval_ops,
             convergence_batch=batch,
             convergence_samples=samples,
             **entry,

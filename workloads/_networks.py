@@ -231,31 +231,14 @@ def retinanet_ops(
     levels += [sp6, sp7]
     positions = [math.prod(sp) for sp in levels]
     total = float(sum(positions))
-    # Heads share weights across levels: one GEMM over all positions.
+    # Heads share weights across levels: one 3x3 convolution over all
+    # positions of every level (a flat spatial extent of ``total``).
     for head, out_c in (("cls", anchors_per_position * classes), ("box", anchors_per_position * 4)):
         for j in range(head_convs):
-            net.ops.append(
-                Op(
-                    name=f"head.{head}.conv{j}",
-                    kind="gemm",
-                    m=total,
-                    n=f,
-                    k=f * 9.0,
-                    a_elems=total * f,
-                )
-            )
+            net.conv(f"head.{head}.conv{j}", (total,), f, f, (3, 3), norm=False)
             if norm_bytes:
                 net.elementwise(f"head.{head}.relu{j}", ACT * 2 * total * f)
-        net.ops.append(
-            Op(
-                name=f"head.{head}.out",
-                kind="gemm",
-                m=total,
-                n=float(out_c),
-                k=f * 9.0,
-                a_elems=total * f,
-            )
-        )
+        net.conv(f"head.{head}.out", (total,), f, out_c, (3, 3), norm=False)
     # Sigmoid focal loss over every anchor and class, fused forward+backward.
     elements = total * anchors_per_position * classes
     net.elementwise("focal_loss", loss_bytes_per_element * elements, backward=False)
@@ -487,18 +470,13 @@ NETWORKS = {
     "dlrm": dlrm_ops,
 }
 
-# Networks whose evaluation on the clock differs from their training forward pass.
-EVAL_NETWORKS: dict = {}
 
-
-def build_ops(network: str, architecture: dict) -> tuple[tuple[Op, ...], tuple[Op, ...]]:
-    """Training ops and evaluation ops (empty: the training forward) of a network.
+def build_ops(network: str, architecture: dict) -> tuple[Op, ...]:
+    """Training ops of a network from its architecture parameters.
 
     Raises:
         ValueError: unknown network name.
     """
     if network not in NETWORKS:
         raise ValueError(f"network={network!r} is not known; allowed: {sorted(NETWORKS)}")
-    ops = NETWORKS[network](**architecture)
-    eval_ops = EVAL_NETWORKS[network](**architecture) if network in EVAL_NETWORKS else ()
-    return ops, eval_ops
+    return NETWORKS[network](**architecture)
