@@ -69,6 +69,12 @@ class Calibration:
             (Hockney's half-performance length; tensor-core tiles are 64-256
             channels wide, so narrow convolutions waste most of each tile)
             (fitted).
+        conv_half_depth: Reduction depth (input channels x kernel volume, per
+            group) at which a convolution reaches half of that efficiency:
+            a further factor ``k / (k + conv_half_depth)``. Each output tile
+            pays a fixed prologue (halo and filter loads) and epilogue (write,
+            fused normalisation) that a short reduction cannot amortise:
+            grouped and 1x1 convolutions run far below 3x3 ones (fitted).
         software_gain_per_round: Software maturity: a result submitted ``k``
             MLPerf rounds (half-years) before the latest known round runs its
             compute at ``exp(-k x software_gain_per_round)`` of today's
@@ -79,6 +85,13 @@ class Calibration:
             collectives (both network levels) (fitted).
         step_overhead_s: Fixed time per optimizer step (launch, sync, data), s
             (fitted).
+        sync_latency_s: Per-step synchronisation across the scale-out
+            network, s per level of a binary tree over the scale-up domains: each step ends in blocking,
+            latency-bound collectives that no compute hides (the last gradient
+            bucket, loss-scale and gradient-norm checks, barriers), whose
+            latency grows with the tree depth ``log2(domains)`` (tree and
+            in-network (SHARP) all-reduce; NCCL's tuning model charges a fixed
+            latency per tree level) (fitted).
         memory_reserved_bytes: Device memory not available to the model
             (runtime context, communication buffers, fragmentation), bytes.
         family_efficiency: ``((key, factor), ...)`` with keys
@@ -95,9 +108,11 @@ class Calibration:
     hbm_efficiency: Any = 0.88
     conv_efficiency: Any = 0.8
     conv_half_channels: Any = 16.0
+    conv_half_depth: Any = 64.0
     software_gain_per_round: Any = 0.0
     collective_efficiency: Any = 0.70
-    step_overhead_s: Any = 0.05
+    step_overhead_s: Any = 1e-3
+    sync_latency_s: Any = 1e-4
     memory_reserved_bytes: Any = 6e9
     family_efficiency: tuple = dataclasses.field(default=(), metadata=dict(static=True))
 
@@ -163,9 +178,11 @@ FITTED_FIELDS = (
     "gemm_efficiency_fp8",
     "conv_efficiency",
     "conv_half_channels",
+    "conv_half_depth",
     "software_gain_per_round",
     "collective_efficiency",
     "step_overhead_s",
+    "sync_latency_s",
 )
 
 # Physically meaningful bounds for every constant (used by fitting and loading).
@@ -177,9 +194,11 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "hbm_efficiency": (0.3, 1.0),
     "conv_efficiency": (0.2, 1.0),
     "conv_half_channels": (0.0, 512.0),
+    "conv_half_depth": (0.0, 4096.0),
     "software_gain_per_round": (0.0, 0.3),
     "collective_efficiency": (0.1, 1.0),
-    "step_overhead_s": (0.0, 5.0),
+    "step_overhead_s": (0.0, 0.05),
+    "sync_latency_s": (0.0, 0.01),
     "memory_reserved_bytes": (0.0, 64e9),
 }
 

@@ -241,6 +241,31 @@ def collective_time(bytes_per_rank, group, stride, system: SystemSpec, cal: Cali
     return t_up + t_out
 
 
+def dp_exposed_time(bytes_rs, bytes_ag, window_b, window_f, group, stride, system, cal):
+    """Data-parallel gradient reduce-scatter and parameter all-gather.
+
+    Returns ``(reduce_scatter_s, all_gather_s, exposed_s)``: each collective
+    overlaps its window (the backward pass, the forward pass); only the excess
+    is exposed.
+    """
+    rs = collective_time(bytes_rs, group, stride, system, cal)
+    ag = collective_time(bytes_ag, group, stride, system, cal)
+    exposed = smooth_relu(rs - window_b, rs + window_b) + smooth_relu(ag - window_f, ag + window_f)
+    return rs, ag, exposed
+
+
+def step_overhead(system: SystemSpec, accelerators, cal: Calibration):
+    """Seconds per optimizer step outside the modelled kernels and transfers.
+
+    ``step_overhead_s`` (launch, host, data) plus ``sync_latency_s`` per level
+    of a binary tree over the scale-up domains joined by the scale-out network
+    (smoothly zero within one domain: an NVLink board or rack, a TPU slice).
+    """
+    domains = accelerators / system.scaleup_domain_size
+    depth = smooth_relu(jnp.log2(domains), 1.0, temperature=0.1)
+    return cal.step_overhead_s + cal.sync_latency_s * depth
+
+
 def p2p_time(bytes_moved, crosses_domain, system: SystemSpec, cal: Calibration):
     """Seconds for a point-to-point transfer on scale-out or scale-up."""
     t_out = bytes_moved / (system.scaleout_bw_bytes_per_s * cal.collective_efficiency)
@@ -476,15 +501,20 @@ def simulate(
     # only the excess is exposed.
     params = stage_trainable_params(workload, strategy)
     # The gradient reduction spans the cp ranks too (they hold the same weights).
-    dp_rs = collective_time(params * GRAD_REDUCE_BYTES_PER_PARAM, d * cp, t, system, cal)
-    dp_ag = collective_time(params * PARAM_GATHER_BYTES_PER_PARAM, d * cp, t, system, cal)
     # With interleaving, the gradients of all but the first model chunk are
     # complete during the pipeline's cool-down, which their reduction overlaps.
     cooldown = bubble_fraction * m * stage_mb * (v - 1.0) / v
     window_b = compute_b + layers_per_stage * elem_b + cooldown
     window_f = compute_f + layers_per_stage * elem_f
-    dp_exposed = smooth_relu(dp_rs - window_b, dp_rs + window_b) + smooth_relu(
-        dp_ag - window_f, dp_ag + window_f
+    dp_rs, dp_ag, dp_exposed = dp_exposed_time(
+        params * GRAD_REDUCE_BYTES_PER_PARAM,
+        params * PARAM_GATHER_BYTES_PER_PARAM,
+        window_b,
+        window_f,
+        d * cp,
+        t,
+        system,
+        cal,
     )
     optimizer = elementwise_time(params * OPTIMIZER_BYTES_PER_PARAM / (d * cp), system, cal)
 
@@ -493,7 +523,7 @@ def simulate(
     tp_comm = m * tp_mb
     pp_comm = m * pp_mb
     bubble = bubble_fraction * m * stage_mb
-    overhead = cal.step_overhead_s + 0.0 * compute
+    overhead = step_overhead(system, t * cp * p * d, cal) + 0.0 * compute
     step = compute + memory_bound + tp_comm + pp_comm + bubble + dp_exposed + optimizer + overhead
 
     samples = workload.samples_to_converge(strategy.global_batch)

@@ -9,14 +9,20 @@ micro-steps per optimizer step. The terms are those of the transformer model
 * GEMMs and implicit-GEMM convolutions: ``kernel_overhead_s`` plus the smooth
   roofline of ``gemm_terms`` per op and micro-step; backward runs the input
   gradient (1x) and, for trained weights, the weight gradient (1x more).
-  Convolutions reach ``conv_efficiency x c / (c + conv_half_channels)`` of the
-  GEMM efficiency for ``c`` output channels (fitted constants).
+  Convolutions reach ``conv_efficiency x c / (c + conv_half_channels) x k /
+  (k + conv_half_depth)`` of the GEMM efficiency for ``c`` output channels and
+  reduction depth ``k`` (fitted constants).
 * Attention: the fused-attention efficiency, backward 2.5x forward.
 * Elementwise passes: bytes over the achieved memory bandwidth, backward 2x.
 * Embedding lookups (DLRM): gathered bytes over memory bandwidth (forward;
   backward scatters and updates the rows: 2x), and an all-to-all of the
   looked-up vectors between model-parallel table shards, forward and backward,
   on the two-level network (``all_to_all_time``).
+* Spatial parallelism (``strategy.cp`` for op-level workloads, where the
+  workload allows it: 3D U-Net): each sample is cut into ``cp`` slabs along
+  its first spatial axis on as many accelerators, which exchange convolution
+  halos with their neighbours over scale-up; every accelerator still holds a
+  replica, so the gradient reduction spans all of them.
 * Gradient reduction and optimizer as in the transformer model (ZeRO-1:
   fp32 reduce-scatter overlapped with the backward pass, bf16 all-gather
   overlapped with the forward pass; Adam-class update on the local shard).
@@ -45,14 +51,16 @@ from dse._model import (
     PARAM_GATHER_BYTES_PER_PARAM,
     WEIGHT_BYTES_PER_PARAM,
     RunBreakdown,
-    collective_time,
+    dp_exposed_time,
     elementwise_time,
     fused_attention_time,
     gemm_terms,
+    step_overhead,
 )
-from dse._smooth import smooth_max, smooth_relu
+from dse._smooth import smooth_max
 from hwmodels import SystemSpec
 from workloads import Op, OpWorkload
+from workloads._ops import ACTIVATION_BYTES
 
 __all__ = ["simulate_ops", "ops_forward_backward", "all_to_all_time", "TABLE_BYTES_PER_PARAM"]
 
@@ -79,6 +87,7 @@ def _arrays(ops: tuple[Op, ...], kind: str):
         a=col(lambda o: o.a_elems or o.m * o.k),
         bytes=col(lambda o: o.bytes),
         exchange=col(lambda o: o.exchange_bytes),
+        halo=col(lambda o: o.halo_elems),
         # Backward multiple of the forward work, 0 without a backward pass:
         # GEMMs 2 when trained (input and weight gradients), 1 when frozen;
         # embeddings 2 when trained (scatter and optimizer update), others 1.
@@ -105,15 +114,24 @@ def all_to_all_time(bytes_per_rank, group, system: SystemSpec, cal: Calibration)
     return smooth_max(up, out)
 
 
-def ops_forward_backward(ops: tuple[Op, ...], b, system: SystemSpec, cal: Calibration, fp8):
+def ops_forward_backward(
+    ops: tuple[Op, ...], b, system: SystemSpec, cal: Calibration, fp8, spatial=1.0
+):
     """Seconds of one micro-step of ``b`` samples on one accelerator.
 
     Args:
         ops: The operations (per sample).
-        b: Samples per micro-step on this accelerator.
+        b: Samples per micro-step on this accelerator (with spatial
+            parallelism: of its group; each accelerator works on ``b /
+            spatial`` of them).
         system: The system.
         cal: Calibration.
         fp8: 1.0 for 8-bit GEMMs, else 0.0.
+        spatial: Spatial-parallel degree: each sample's first spatial axis is
+            cut into ``spatial`` slabs on as many accelerators of one scale-up
+            domain; every convolution exchanges its input halo with both
+            neighbours over scale-up before it runs (forward, and for the
+            input gradient backward), not overlapped (conservative).
 
     Returns:
         Dict of forward and backward seconds for ``compute`` (GEMMs and
@@ -121,19 +139,47 @@ def ops_forward_backward(ops: tuple[Op, ...], b, system: SystemSpec, cal: Calibr
         ``exchange`` (all-to-all bytes per rank, forward; not seconds).
     """
     zero = 0.0 * b
-    out = dict(compute_f=zero, compute_b=zero, memory_f=zero, memory_b=zero, exchange=zero)
+    out = dict(
+        compute_f=zero,
+        compute_b=zero,
+        memory_f=zero,
+        memory_b=zero,
+        exchange=zero,
+        halo_f=zero,
+        halo_b=zero,
+    )
     t0 = cal.kernel_overhead_s
+    group_b = b
+    b = b / spatial
     g = _arrays(ops, "gemm")
     if g is not None:
         tc, tm = gemm_terms(b * g["m"], g["n"], g["k"], system, cal, fp8, a_elems=b * g["a"])
         # Narrow convolutions waste tensor-core tile width; a grouped
         # convolution's kernel tiles across its groups (all output channels).
+        # Short reductions (small in_channels x kernel volume per group)
+        # amortise each tile's prologue and epilogue over little work.
         width = g["n"] * g["count"]
-        conv_eff = cal.conv_efficiency * width / (width + cal.conv_half_channels)
+        depth = g["k"]
+        conv_eff = (
+            cal.conv_efficiency
+            * width
+            / (width + cal.conv_half_channels)
+            * depth
+            / (depth + cal.conv_half_depth)
+        )
         tc = tc / jnp.where(g["conv"] > 0.5, conv_eff, 1.0)
         t = t0 + smooth_max(g["count"] * tc, g["count"] * tm)
         out["compute_f"] = out["compute_f"] + jnp.sum(t)
         out["compute_b"] = out["compute_b"] + jnp.sum(g["bwd"] * t)
+        if np.any(g["halo"] > 0):
+            # Both neighbours at once: twice the halo leaves each accelerator.
+            halo_bytes = 2.0 * group_b * g["halo"] * ACTIVATION_BYTES
+            th = system.scaleup_latency_s + halo_bytes / (
+                system.scaleup_bw_bytes_per_s * cal.collective_efficiency
+            )
+            th = jnp.where(spatial > 1.0, 1.0, 0.0) * jnp.where(g["halo"] > 0, th, 0.0)
+            out["halo_f"] = jnp.sum(th)
+            out["halo_b"] = jnp.sum(jnp.where(g["bwd"] > 0, th, 0.0))
     a = _arrays(ops, "attention")
     if a is not None:
         t = fused_attention_time(4.0 * b * a["count"] * a["m"] * a["n"] * a["k"], system, cal)
@@ -155,9 +201,9 @@ def ops_forward_backward(ops: tuple[Op, ...], b, system: SystemSpec, cal: Calibr
     return out
 
 
-def _forward_time(ops, b, system, cal, fp8):
-    r = ops_forward_backward(ops, b, system, cal, fp8)
-    return r["compute_f"] + r["memory_f"], r["exchange"]
+def _forward_time(ops, b, system, cal, fp8, spatial=1.0):
+    r = ops_forward_backward(ops, b, system, cal, fp8, spatial)
+    return r["compute_f"] + r["memory_f"] + r["halo_f"], r["exchange"]
 
 
 def memory_per_device_ops(workload: OpWorkload, strategy, cal: Calibration, accelerators) -> dict:
@@ -168,7 +214,7 @@ def memory_per_device_ops(workload: OpWorkload, strategy, cal: Calibration, acce
     grads = params * GRAD_BYTES_PER_PARAM
     optimizer = params * OPTIMIZER_STATE_BYTES_PER_PARAM / d
     tables = workload.table_params * TABLE_BYTES_PER_PARAM / accelerators
-    activations = strategy.microbatch * workload.activation_bytes_per_sample
+    activations = strategy.microbatch / strategy.cp * workload.activation_bytes_per_sample
     reserved = cal.memory_reserved_bytes
     return dict(
         weights=weights + tables,
@@ -192,35 +238,44 @@ def simulate_ops(
     Same contract as ``dse.simulate`` (which dispatches here): pure, jit-able,
     vmappable over strategies and systems, differentiable in every float leaf
     of ``system``, ``cal`` and ``costs``. Only ``strategy.dp``,
-    ``microbatch``, ``global_batch`` and ``fp8`` matter (``tp = pp = cp = 1``).
+    ``cp`` (spatial parallelism), ``microbatch``, ``global_batch`` and
+    ``fp8`` matter (``tp = pp = 1``).
     """
-    d, b, fp8 = strategy.dp, strategy.microbatch, strategy.fp8
+    d, b, fp8, sp = strategy.dp, strategy.microbatch, strategy.fp8, strategy.cp
     accelerators = strategy.tp * strategy.cp * strategy.pp * d
     # Micro-steps per optimizer step (the last may be partial when the global
     # batch does not split evenly: the busiest replica sets the pace).
     m = jnp.ceil(strategy.global_batch / (d * b) - 1e-9)
 
-    r = ops_forward_backward(workload.ops, b, system, cal, fp8)
+    r = ops_forward_backward(workload.ops, b, system, cal, fp8, sp)
     has_exchange = any(op.exchange_bytes for op in workload.ops)
     exchange = all_to_all_time(r["exchange"], accelerators, system, cal) if has_exchange else 0.0
     compute_mb = r["compute_f"] + r["compute_b"]
     memory_mb = r["memory_f"] + r["memory_b"]
-    exchange_mb = 2.0 * exchange  # vectors forward, their gradients backward
+    # Vectors forward and their gradients backward; spatial halos both ways.
+    exchange_mb = 2.0 * exchange + r["halo_f"] + r["halo_b"]
 
     params = workload.params
-    dp_rs = collective_time(params * GRAD_REDUCE_BYTES_PER_PARAM, d, 1.0, system, cal)
-    dp_ag = collective_time(params * PARAM_GATHER_BYTES_PER_PARAM, d, 1.0, system, cal)
+    # Every accelerator holds a replica (a spatial group's members compute
+    # partial gradients of the same weights): the reduction spans them all.
     window_b = r["compute_b"] + r["memory_b"]
     window_f = r["compute_f"] + r["memory_f"]
-    dp_exposed = smooth_relu(dp_rs - window_b, dp_rs + window_b) + smooth_relu(
-        dp_ag - window_f, dp_ag + window_f
+    dp_rs, dp_ag, dp_exposed = dp_exposed_time(
+        params * GRAD_REDUCE_BYTES_PER_PARAM,
+        params * PARAM_GATHER_BYTES_PER_PARAM,
+        window_b,
+        window_f,
+        d * sp,
+        1.0,
+        system,
+        cal,
     )
-    optimizer = elementwise_time(params * OPTIMIZER_BYTES_PER_PARAM / d, system, cal)
+    optimizer = elementwise_time(params * OPTIMIZER_BYTES_PER_PARAM / (d * sp), system, cal)
 
     compute = m * compute_mb
     memory_bound = m * memory_mb
     mp_comm = m * exchange_mb
-    overhead = cal.step_overhead_s + 0.0 * compute
+    overhead = step_overhead(system, accelerators, cal) + 0.0 * compute
     step = compute + memory_bound + mp_comm + dp_exposed + optimizer + overhead
 
     samples = workload.samples_to_converge(strategy.global_batch)
@@ -228,10 +283,10 @@ def simulate_ops(
     # Evaluation: forward passes over the evaluation set, split over the
     # replicas in micro-steps of the training size, plus host-side time.
     if workload.eval_ops:
-        eval_f, eval_x = _forward_time(workload.eval_ops, b, system, cal, fp8)
+        eval_f, eval_x = _forward_time(workload.eval_ops, b, system, cal, fp8, sp)
         passes = 1.0
     else:
-        eval_f, eval_x = r["compute_f"] + r["memory_f"], r["exchange"]
+        eval_f, eval_x = r["compute_f"] + r["memory_f"] + r["halo_f"], r["exchange"]
         passes = workload.eval_forward_passes
     if has_exchange:
         eval_f = eval_f + all_to_all_time(eval_x, accelerators, system, cal)

@@ -261,25 +261,41 @@ def _enumerate_data_parallel(
 ) -> list[dict]:
     """Valid strategies of an op-level workload: data parallel over every accelerator.
 
-    ``dp = accelerators``; per-accelerator batches are powers of two up to the
-    workload's ``max_microbatch`` (global batches within the convergence
-    table's span, or the smallest one above its start), plus the table's own
-    batches. A global batch that needs more than ``max_microbatch`` samples
-    per accelerator accumulates gradients over micro-steps; one that does not
-    split evenly gives the busiest replica ``ceil(batch / dp)`` samples.
+    ``dp = accelerators / cp``, where ``cp`` is the spatial-parallel degree:
+    1, or a power of two up to the workload's ``max_spatial_parallel`` that
+    divides the accelerators (each sample's first spatial axis split ``cp``
+    ways). Per-replica batches are powers of two up to the workload's
+    ``max_microbatch`` (global batches within the convergence table's span, or
+    the smallest one above its start), plus the table's own batches. A global
+    batch that needs more than ``max_microbatch`` samples per replica
+    accumulates gradients over micro-steps; one that does not split evenly
+    gives the busiest replica ``ceil(batch / dp)`` samples.
     """
     n = _check_count_and_precision(accelerators, precision)
-    for name in ("tp", "cp", "pp", "interleave"):
+    for name in ("tp", "pp", "interleave"):
         value = getattr(pins, name)
         if value is not None and value != 1:
             raise ValueError(
                 f"{name}={value!r} is not allowed for workload '{workload.name}': "
                 "op-level workloads train data-parallel only (1)"
             )
-    if pins.dp is not None and pins.dp != n:
+    max_sp = workload.max_spatial_parallel
+    allowed_sp = [c for c in _CP_CHOICES if c <= max_sp]
+    if pins.cp is not None:
+        _check_pin(
+            "cp",
+            pins.cp,
+            f"a spatial-parallel degree of workload '{workload.name}': one of {allowed_sp} "
+            f"dividing the {n} accelerators",
+            pins.cp in allowed_sp and n % pins.cp == 0,
+        )
+        sps = [pins.cp]
+    else:
+        sps = [c for c in allowed_sp if n % c == 0]
+    if pins.dp is not None and all(pins.dp * c != n for c in sps):
         raise ValueError(
             f"dp={pins.dp!r} is not allowed: workload '{workload.name}' trains data-parallel "
-            f"over all {n} accelerators"
+            f"over all {n} accelerators (dp x spatial-parallel cp = {n}, cp one of {sps})"
         )
     if pins.recompute not in (None, "none"):
         raise ValueError(
@@ -294,34 +310,44 @@ def _enumerate_data_parallel(
     cap = workload.max_microbatch
     fp8 = 1.0 if precision == "fp8" else 0.0
     bmin, bmax = min(workload.convergence_batch), max(workload.convergence_batch)
-    if pins.global_batch is not None:
-        batches = [pins.global_batch]
-    else:
-        locals_ = [2**i for i in range(0, 20) if 2**i <= cap]
-        batches = [b * n for b in locals_ if bmin <= b * n <= bmax]
-        if not batches:
-            batches = [min(b * n for b in locals_ if b * n >= bmin) if cap * n >= bmin else cap * n]
-        batches += [int(b) for b in workload.convergence_batch if b % n == 0 and b / n <= cap]
-        batches = sorted(set(batches))
     out = []
-    for gb in batches:
-        per_replica = math.ceil(gb / n)
-        steps = max(1, math.ceil(per_replica / cap))
-        mbs = [pins.microbatch] if pins.microbatch is not None else [math.ceil(per_replica / steps)]
-        for mb in mbs:
-            out.append(
-                dict(
-                    tp=1.0,
-                    pp=1.0,
-                    dp=float(n),
-                    microbatch=float(mb),
-                    global_batch=float(gb),
-                    interleave=1.0,
-                    recompute=0.0,
-                    fp8=fp8,
-                    cp=1.0,
-                )
+    for sp in sps:
+        dp = n // sp
+        if pins.dp is not None and pins.dp != dp:
+            continue
+        if pins.global_batch is not None:
+            batches = [pins.global_batch]
+        else:
+            locals_ = [2**i for i in range(0, 20) if 2**i <= cap]
+            batches = [b * dp for b in locals_ if bmin <= b * dp <= bmax]
+            if not batches:
+                batches = [
+                    min(b * dp for b in locals_ if b * dp >= bmin) if cap * dp >= bmin else cap * dp
+                ]
+            batches += [int(b) for b in workload.convergence_batch if b % dp == 0 and b / dp <= cap]
+            batches = sorted(set(batches))
+        for gb in batches:
+            per_replica = math.ceil(gb / dp)
+            steps = max(1, math.ceil(per_replica / cap))
+            mbs = (
+                [pins.microbatch]
+                if pins.microbatch is not None
+                else [math.ceil(per_replica / steps)]
             )
+            for mb in mbs:
+                out.append(
+                    dict(
+                        tp=1.0,
+                        pp=1.0,
+                        dp=float(dp),
+                        microbatch=float(mb),
+                        global_batch=float(gb),
+                        interleave=1.0,
+                        recompute=0.0,
+                        fp8=fp8,
+                        cp=float(sp),
+                    )
+                )
     return out
 
 

@@ -134,3 +134,45 @@ def test_data_parallel_strategy_pins_are_checked():
         enumerate_strategies(wl, 8, precision="bf16", pins=StrategyPins(tp=2))
     (s,) = enumerate_strategies(wl, 8, precision="bf16", pins=StrategyPins(global_batch=3200))
     assert s["dp"] == 8 and s["microbatch"] == 400 and s["global_batch"] == 3200
+
+
+def test_spatial_parallelism_only_where_the_workload_allows_it():
+    from dse import StrategyPins
+
+    with pytest.raises(ValueError, match="cp=2 is not allowed"):
+        enumerate_strategies(get_workload("resnet50"), 8, precision="bf16", pins=StrategyPins(cp=2))
+    wl = get_workload("unet3d")
+    assert wl.max_spatial_parallel == 8
+    cands = enumerate_strategies(wl, 768, precision="bf16", pins=StrategyPins(global_batch=84))
+    assert sorted({c["cp"] for c in cands}) == [1.0, 2.0, 4.0, 8.0]
+    assert all(c["cp"] * c["dp"] == 768 for c in cands)
+    with pytest.raises(ValueError, match="cp=16 is not allowed"):
+        enumerate_strategies(wl, 768, precision="bf16", pins=StrategyPins(cp=16))
+
+
+def test_spatial_parallelism_splits_the_work_and_pays_halos():
+    """cp = 8 on 768 accelerators: each replica group of 8 shares one sample;
+    the per-accelerator compute falls, halo exchanges appear (zero at cp = 1),
+    and activation memory falls 8x."""
+    from dse import StrategyPins, simulate
+    from dse._calibration import load_calibration
+
+    wl = get_workload("unet3d")
+    system = get_system("h100-sxm")
+    cal = load_calibration()
+    runs = {}
+    for cp in (1, 8):
+        (s,) = enumerate_strategies(
+            wl,
+            768,
+            precision="bf16",
+            pins=StrategyPins(global_batch=84, cp=cp),
+        )
+        runs[cp] = simulate(system, wl, stack_strategies([s]), cal, CostModel())
+    one, eight = runs[1], runs[8]
+    assert float(eight.compute_s[0]) < float(one.compute_s[0]) / 4
+    assert float(one.tp_comm_s[0]) == 0.0 and float(eight.tp_comm_s[0]) > 0.0
+    assert float(eight.memory_activations_bytes[0]) == pytest.approx(
+        float(one.memory_activations_bytes[0]) / 8, rel=1e-5
+    )
+    assert float(eight.time_to_train_s[0]) < float(one.time_to_train_s[0])

@@ -192,3 +192,17 @@ def test_vmap_over_strategies_matches_loop(h100, gpt3, cal):
     for i, s in enumerate(strategies):
         one = simulate(h100, gpt3, s, cal, CostModel())
         assert float(vm.time_to_train_s[i]) == pytest.approx(float(one.time_to_train_s), rel=1e-5)
+
+
+def test_step_overhead_grows_one_sync_latency_per_doubling_of_domains(h100, cal):
+    """Within one scale-up domain only the fixed step overhead is paid; beyond
+    it, ``sync_latency_s`` per level of a binary tree over the domains."""
+    from dse._model import step_overhead
+
+    cal = cal.replace(step_overhead_s=1e-3, sync_latency_s=2e-3)
+    one = float(step_overhead(h100, 8.0, cal))
+    assert one == pytest.approx(1e-3, abs=0.2e-3)  # smooth knee at one domain
+    t64 = float(step_overhead(h100, 64 * 8.0, cal))
+    t128 = float(step_overhead(h100, 128 * 8.0, cal))
+    assert t64 == pytest.approx(1e-3 + 6 * 2e-3, rel=1e-3)
+    assert t128 - t64 == pytest.approx(2e-3, rel=1e-3)

@@ -67,6 +67,9 @@ class _Net:
                 k=cin / groups * k_vol,
                 count=float(groups),
                 a_elems=float(math.prod(spatial)) * cin / groups,
+                # Input planes within the kernel's half-width of a cut across
+                # the first spatial axis (spatial parallelism exchanges them).
+                halo_elems=float((kernel[0] - 1) // 2 * math.prod(spatial[1:]) * cin),
                 trainable=t,
                 backward=b,
             )

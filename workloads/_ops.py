@@ -65,6 +65,10 @@ class Op:
         exchange_bytes: Bytes per sample sent to other accelerators in the
             forward pass (``embedding``: the looked-up vectors of model-parallel
             tables); the backward pass sends their gradients back.
+        halo_elems: Input elements within the kernel's reach of one cut across
+            the first spatial axis, per sample (``gemm`` convolutions): under
+            spatial parallelism each accelerator exchanges this halo with each
+            neighbour, forward and backward. 0 for ops with no spatial kernel.
         trainable: Whether the op's weights are trained.
         backward: Whether the op runs a backward pass (input gradients).
     """
@@ -78,13 +82,14 @@ class Op:
     a_elems: float = 0.0
     bytes: float = 0.0
     exchange_bytes: float = 0.0
+    halo_elems: float = 0.0
     trainable: bool = True
     backward: bool = True
 
     def __post_init__(self):
         if self.kind not in OP_KINDS:
             raise ValueError(f"op '{self.name}': kind={self.kind!r}; allowed: {list(OP_KINDS)}")
-        for f in ("m", "n", "k", "count", "a_elems", "bytes", "exchange_bytes"):
+        for f in ("m", "n", "k", "count", "a_elems", "bytes", "exchange_bytes", "halo_elems"):
             v = getattr(self, f)
             if not np.isfinite(v) or v < 0:
                 raise ValueError(f"op '{self.name}': {f}={v!r}; must be a finite number >= 0")
@@ -159,6 +164,10 @@ class OpWorkload:
         typical_global_batch: Most common global batch in MLPerf submissions.
         sample_unit: What one sample is (``images``, ``volumes``, ...).
         max_microbatch: Largest per-accelerator microbatch searched.
+        max_spatial_parallel: Largest spatial-parallel degree searched (each
+            sample's first spatial axis split over that many accelerators of
+            one scale-up domain, halos exchanged; 1: data parallel only). Set
+            only where submissions use it, with the source.
         fp8_training: Whether fp8 matmuls are the documented default for this
             network (MLPerf's convolutional and diffusion submissions train in
             16-bit mixed precision: the default is bf16 unless this is set).
@@ -182,6 +191,7 @@ class OpWorkload:
     typical_global_batch: int = _static(default=0)
     sample_unit: str = _static(default="samples")
     max_microbatch: int = _static(default=256)
+    max_spatial_parallel: int = _static(default=1)
     fp8_training: bool = _static(default=False)
 
     def __post_init__(self):
@@ -201,6 +211,11 @@ class OpWorkload:
             raise ValueError(
                 f"workload '{self.name}': convergence_batch={self.convergence_batch} must "
                 "be strictly ascending"
+            )
+        sp = self.max_spatial_parallel
+        if isinstance(sp, bool) or not isinstance(sp, int) or sp < 1 or sp & (sp - 1):
+            raise ValueError(
+                f"workload '{self.name}': max_spatial_parallel={sp!r}; must be a power of two >= 1"
             )
         for f in ("eval_interval_samples",):
             if not getattr(self, f) > 0:
