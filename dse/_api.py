@@ -28,10 +28,27 @@ from dse._strategy import (
     stack_strategies,
     strategy_at,
 )
-from hwmodels import SystemSpec, default_precision, get_system
+from hwmodels import (
+    CONSTRAINTS,
+    DesignParams,
+    SystemSpec,
+    default_precision,
+    derive_checked,
+    get_design,
+    get_system,
+    violated_constraints,
+)
 from workloads import OpWorkload, TransformerWorkload, get_workload
 
-__all__ = ["evaluate", "resolve_system", "resolve_precision", "candidates_for", "result_dict"]
+__all__ = [
+    "design_dict",
+    "evaluate",
+    "evaluate_design",
+    "resolve_system",
+    "resolve_precision",
+    "candidates_for",
+    "result_dict",
+]
 
 
 def resolve_system(system: str | SystemSpec, **overrides) -> SystemSpec:
@@ -207,3 +224,68 @@ def evaluate(
     batch = stack_strategies(cands)
     result = search_jit(spec, wl, batch, cal, costs)
     return result_dict(result, batch, wl, spec, costs)
+
+
+def design_dict(design: DesignParams, report: dict, *, include_network: bool) -> dict:
+    """Plain-number dict of a derived design: feasibility and the report.
+
+    Keys: ``design``, ``process_node``, ``feasible``, ``violated_constraints``,
+    ``infeasible_reason`` (``None`` when feasible), ``include_network``, the
+    design parameters (``design_params``, SI) and every report entry.
+    """
+    violated = violated_constraints(report)
+    reason = None
+    if violated:
+        reason = "; ".join(
+            f"{name}: {report['constraints'][name]:.3g} x the limit ({CONSTRAINTS[name]})"
+            for name in violated
+        )
+    params = {
+        f.name: getattr(design, f.name)
+        for f in dataclasses.fields(design)
+        if not f.metadata.get("static", False)
+    }
+    return {
+        "design": design.name,
+        "process_node": design.process_node,
+        "fp8": design.fp8,
+        "feasible": not violated,
+        "violated_constraints": violated,
+        "infeasible_reason": reason,
+        "include_network": include_network,
+        "design_params": {k: float(v) for k, v in params.items()},
+        **report,
+    }
+
+
+def evaluate_design(
+    design: str | DesignParams,
+    *,
+    accelerators: int | None = None,
+    include_network: bool = False,
+    **kwargs,
+) -> dict:
+    """Derive a system from a design and evaluate a workload on it.
+
+    Args:
+        design: Built-in design name, design file path, or ``DesignParams``.
+        accelerators: Accelerator count (default: the design's servers x
+            accelerators per server).
+        include_network: Whether capital and server power include the network
+            (``hwmodels.derive``); ``False`` (default) follows the ARIA method
+            and the presets.
+        **kwargs: Passed to ``evaluate`` (workload, pins, calibration, costs,
+            server overrides, software_rounds_behind).
+
+    Returns:
+        ``evaluate``'s dict with ``design`` added: the derived design's report
+        and feasibility (``design_dict``). A design that breaks a constraint is
+        still evaluated; ``design["feasible"]`` is then ``False``.
+    """
+    params = design if isinstance(design, DesignParams) else get_design(design)
+    spec, report = derive_checked(params, include_network=include_network)
+    if accelerators is None:
+        accelerators = int(round(report["accelerators"]))
+    out = evaluate(system=spec, accelerators=accelerators, **kwargs)
+    out["design"] = design_dict(params, report, include_network=include_network)
+    return out

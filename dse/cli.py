@@ -8,6 +8,7 @@ the value and what is allowed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -80,10 +81,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--system",
-        default="h100-sxm",
         help="preset name or .toml/.json system file (default: h100-sxm)",
     )
-    p.add_argument("--accelerators", type=int, default=512, help="accelerator count (default: 512)")
+    p.add_argument(
+        "--design",
+        metavar="NAME|FILE",
+        help="derive the system from a hardware design instead of --system: a built-in design "
+        "(`dse hardware --list`) or a .toml/.json design file (see `dse hardware --help`)",
+    )
+    p.add_argument(
+        "--include-network",
+        action="store_true",
+        help="with --design: add scale-out switches and optics to capital and server power "
+        "(default: left out, as the ARIA method and the presets do)",
+    )
+    p.add_argument(
+        "--accelerators",
+        type=int,
+        help="accelerator count (default: 512, or with --design the design's servers x "
+        "accelerators per server)",
+    )
     g = p.add_argument_group("pin parts of the strategy (default: searched)")
     g.add_argument(
         "--tp", type=int, help="tensor-parallel degree (power of two dividing the heads)"
@@ -112,6 +129,43 @@ def build_parser() -> argparse.ArgumentParser:
     _add_costs(p)
     _add_common(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "hardware",
+        help="derive an accelerator and its system from design parameters and technology constants",
+        description=(
+            "The hardware generator: from a design (matrix arrays, clock, datapath and storage "
+            "precision, SRAM, HBM stacks, links, server and system size, process node N7/N5/N4/N3) "
+            "and the technology constants of its node (hwmodels/data/technology.csv, each with "
+            "source and range), derive peak throughput, memory, die area, yield, dies per wafer, "
+            "power and capital per accelerator and per server with their breakdowns, check "
+            "feasibility (reticle, power density, HBM per stack and shoreline, training precision "
+            "floors), and print the system spec the simulator uses. Exit status 1 when the "
+            "design breaks a constraint (named), 2 on bad input."
+        ),
+        epilog=(
+            "A design file (TOML or JSON) uses the columns of hwmodels/data/designs.csv: "
+            "process_node, fp8 (true/false), array_rows, array_cols, arrays_per_chip, "
+            "spare_arrays, clock_ghz, datapath_bits (16 = bf16 class, 8 = fp8 class), "
+            "weight_bits, activation_bits, optimizer_state_bits, sram_mb, hbm_stacks, "
+            "hbm_gib_per_stack, hbm_tb_s_per_stack, scaleup_gb_s_per_dir, scaleup_domain_size, "
+            "scaleout_gb_s_per_dir, accelerators_per_server, servers. "
+            "Evaluate a workload on it with `dse evaluate --design NAME|FILE`."
+        ),
+    )
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument(
+        "--design", metavar="NAME|FILE", help="built-in design name or .toml/.json design file"
+    )
+    g.add_argument("--list", action="store_true", help="list the built-in designs")
+    p.add_argument(
+        "--include-network",
+        action="store_true",
+        help="add scale-out switches and optics to capital and server power (default: left "
+        "out, as the ARIA method and the presets do; the network is priced either way)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_hardware)
 
     p = sub.add_parser(
         "validate",
@@ -407,10 +461,8 @@ def cmd_evaluate(args) -> int:
         recompute=args.recompute,
         precision=args.precision,
     )
-    result = evaluate(
+    common = dict(
         workload=args.workload,
-        system=args.system,
-        accelerators=args.accelerators,
         pins=pins,
         calibration=_calibration(args),
         costs=_cost_model(args),
@@ -418,13 +470,43 @@ def cmd_evaluate(args) -> int:
         server_power_w=None if args.server_power_kw is None else args.server_power_kw * 1e3,
         software_rounds_behind=args.software_rounds_behind,
     )
+    if args.design is not None:
+        from dse._api import evaluate_design
+
+        if args.system is not None:
+            raise ValueError("give --system or --design, not both")
+        result = evaluate_design(
+            args.design,
+            accelerators=args.accelerators,
+            include_network=args.include_network,
+            **common,
+        )
+    else:
+        result = evaluate(
+            system=args.system or "h100-sxm",
+            accelerators=512 if args.accelerators is None else args.accelerators,
+            **common,
+        )
+    design = result.get("design")
+    ok = result["feasible"] and (design is None or design["feasible"])
     if args.json:
         _emit_json(result)
-        return 0 if result["feasible"] else 1
+        return 0 if ok else 1
     s = result["strategy"]
     b = result["breakdown"]
     m = result["memory_per_device"]
     print(f"{result['workload']} on {result['accelerators']} x {result['system']}")
+    if design is not None:
+        print(
+            f"  system derived from design '{design['design']}' ({design['process_node']}): "
+            f"{design['peak_bf16_flops_per_s'] / 1e12:.0f} TFLOP/s bf16, die "
+            f"{design['die_area_mm2']:.0f} mm², {design['power_w']:.0f} W, "
+            f"{_gbp(design['capital_gbp_per_server'])} per server "
+            + ("incl. network" if design["include_network"] else "excl. network")
+            + " (`dse hardware --design` for the breakdown)"
+        )
+        if not design["feasible"]:
+            print(f"DESIGN INFEASIBLE: {design['infeasible_reason']}")
     if not result["feasible"]:
         print(f"INFEASIBLE: {result['infeasible_reason']}")
     print(
@@ -459,7 +541,98 @@ def cmd_evaluate(args) -> int:
     print(f"  total              {_gbp(result['total_gbp']):>14}")
     print(f"  one run            {_gbp(result['run_cost_gbp']):>14}")
     print(f"  energy of one run  {result['energy_j'] / 3.6e9:10.2f} MWh")
-    return 0 if result["feasible"] else 1
+    return 0 if ok else 1
+
+
+def cmd_hardware(args) -> int:
+    from dse._api import design_dict
+    from hwmodels import derive_checked, design_rows, get_design
+
+    if args.list:
+        rows = design_rows()
+        if args.json:
+            _emit_json({"designs": [dict(row) for row in rows.values()]})
+            return 0
+        for name, row in rows.items():
+            print(f"{name} ({row['process_node']}): {row['description']}")
+        print("\nDetails: `dse hardware --design NAME`; sources in hwmodels/data/designs.csv.")
+        return 0
+    design = get_design(args.design)
+    include_network = args.include_network
+    spec, report = derive_checked(design, include_network=include_network)
+    out = design_dict(design, report, include_network=include_network)
+    out["system"] = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    if args.json:
+        _emit_json(out)
+        return 0 if out["feasible"] else 1
+    p = out["design_params"]
+    bd = out["breakdown"]
+
+    def parts(d: dict, fmt) -> str:
+        return ", ".join(f"{k} {fmt(v)}" for k, v in sorted(d.items(), key=lambda kv: -kv[1]))
+
+    fp8 = f", {out['peak_fp8_flops_per_s'] / 1e12:.1f} fp8" if out["peak_fp8_flops_per_s"] else ""
+    print(
+        f"{out['design']} ({out['process_node']}): {p['arrays_per_chip']:.0f} arrays "
+        f"(+{p['spare_arrays']:.0f} spare) of {p['array_rows']:.0f} x {p['array_cols']:.0f} "
+        f"MACs at {p['clock_hz'] / 1e9:.3g} GHz, {p['datapath_bits']:.0f}-bit datapath"
+    )
+    print(f"  peak               {out['peak_bf16_flops_per_s'] / 1e12:.1f} TFLOP/s bf16{fp8}")
+    print(
+        f"  memory             {out['hbm_capacity_bytes'] / 1e9:.1f} GB HBM in "
+        f"{p['hbm_stacks']:.0f} stacks, {out['hbm_bw_bytes_per_s'] / 1e12:.2f} TB/s; "
+        f"SRAM {out['sram_bytes'] / 1e6:.0f} MB"
+    )
+    print(
+        f"  links              scale-up {p['scaleup_bw_bytes_per_s'] / 1e9:.0f} GB/s/dir "
+        f"(domain {p['scaleup_domain_size']:.0f}), scale-out "
+        f"{p['scaleout_bw_bytes_per_s'] / 1e9:.0f} GB/s/dir"
+    )
+    print(
+        f"  die area           {out['die_area_mm2']:.1f} mm² ("
+        + parts(bd["area_mm2"], lambda v: f"{v:.1f}")
+        + ")"
+    )
+    print(
+        f"  yield              {out['yield']:.3f} of {out['dies_per_wafer']:.1f} dies per "
+        f"wafer ({out['good_dies_per_wafer']:.1f} good); die {_gbp(out['die_cost_gbp'])}"
+    )
+    print(
+        f"  power              {out['power_w']:.1f} W ("
+        + parts(bd["power_w"], lambda v: f"{v:.1f}")
+        + f"); {out['power_density_w_per_mm2']:.2f} W/mm²; server "
+        f"{out['server_power_w'] / 1e3:.2f} kW"
+    )
+    capital_parts = dict(bd["capital_gbp_per_accelerator"])
+    network = capital_parts.pop("network")
+    if include_network:
+        capital_parts["network"] = network
+    print(
+        f"  capital            {_gbp(out['capital_gbp_per_accelerator'])} per accelerator ("
+        + parts(capital_parts, _gbp)
+        + ")"
+    )
+    print(
+        f"                     {_gbp(out['capital_gbp_per_server'])} per server of "
+        f"{p['accelerators_per_server']:.0f} ("
+        + (
+            f"{_gbp(out['capital_gbp_per_server_excluding_network'])} without the network, "
+            "as the ARIA method counts it"
+            if include_network
+            else f"the network, {_gbp(network)} per accelerator, left out as the ARIA method "
+            "does; --include-network adds it"
+        )
+        + f"); {_gbp(out['system_capital_gbp'])} for {out['accelerators']:.0f} accelerators"
+    )
+    if out["feasible"]:
+        print("  feasible           yes (every constraint within its limit)")
+    else:
+        print(f"  INFEASIBLE         {out['infeasible_reason']}")
+    print(
+        "\nHow each figure is derived: hwmodels/_derive.py; constants with sources and ranges: "
+        "hwmodels/data/technology.csv; the system spec: `--json`."
+    )
+    return 0 if out["feasible"] else 1
 
 
 def cmd_validate(args) -> int:
