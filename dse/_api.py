@@ -245,10 +245,23 @@ def design_dict(design: DesignParams, report: dict, *, include_network: bool) ->
         for f in dataclasses.fields(design)
         if not f.metadata.get("static", False)
     }
+    blocks = {
+        kind: {
+            "name": block.name,
+            "source": block.source,
+            **{
+                f.name: float(getattr(block, f.name))
+                for f in dataclasses.fields(block)
+                if not f.metadata.get("static", False)
+            },
+        }
+        for kind, block in design.blocks
+    }
     return {
         "design": design.name,
         "process_node": design.process_node,
         "fp8": design.fp8,
+        "blocks": blocks,
         "feasible": not violated,
         "violated_constraints": violated,
         "infeasible_reason": reason,

@@ -577,6 +577,8 @@ def cmd_hardware(args) -> int:
         f"(+{p['spare_arrays']:.0f} spare) of {p['array_rows']:.0f} x {p['array_cols']:.0f} "
         f"MACs at {p['clock_hz'] / 1e9:.3g} GHz, {p['datapath_bits']:.0f}-bit datapath"
     )
+    for kind, block in out["blocks"].items():
+        print(f"  {kind + ' block':<18} {block['name']}: {block['source'] or '(no source given)'}")
     print(f"  peak               {out['peak_bf16_flops_per_s'] / 1e12:.1f} TFLOP/s bf16{fp8}")
     print(
         f"  memory             {out['hbm_capacity_bytes'] / 1e9:.1f} GB HBM in "

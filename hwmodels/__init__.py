@@ -6,6 +6,7 @@ from hwmodels._blocks import (
     ComputeBlock,
     InterconnectBlock,
     MemoryBlock,
+    blocks_from_mapping,
     compose,
 )
 from hwmodels._derive import (
@@ -60,6 +61,7 @@ __all__ = [
     "DesignParams",
     "InterconnectBlock",
     "MemoryBlock",
+    "blocks_from_mapping",
     "SystemSpec",
     "Technology",
     "accelerator_name_map",

@@ -34,7 +34,15 @@ import jax
 from hwmodels._design import DesignParams
 from hwmodels._technology import Technology
 
-__all__ = ["ComputeBlock", "InterconnectBlock", "MemoryBlock", "compose", "HERMES_1PHASE"]
+__all__ = [
+    "BLOCK_TABLES",
+    "ComputeBlock",
+    "InterconnectBlock",
+    "MemoryBlock",
+    "blocks_from_mapping",
+    "compose",
+    "HERMES_1PHASE",
+]
 
 
 @jax.tree_util.register_dataclass
@@ -162,3 +170,84 @@ def compose(
             board_scaleup_cost_usd_per_byte_per_s=interconnect.cost_usd_per_byte_per_s,
         )
     return design, tech
+
+
+# Design-file tables of building blocks: table -> (kind, class, {key: (field,
+# factor to SI)}, required keys). Human units in the keys, SI inside.
+BLOCK_TABLES: dict[str, tuple[str, type, dict[str, tuple[str, float]], set[str]]] = {
+    "compute_block": (
+        "compute",
+        ComputeBlock,
+        {
+            "tops_per_mm2": ("ops_per_s_per_mm2", 1e12),
+            "tops_per_w": ("ops_per_j", 1e12),
+            "precision_bits": ("precision_bits", 1.0),
+            "clock_ghz": ("clock_hz", 1e9),
+            "extra_cost_usd_per_mm2": ("extra_cost_usd_per_mm2", 1.0),
+        },
+        {"tops_per_mm2", "tops_per_w", "precision_bits", "clock_ghz"},
+    ),
+    "memory_block": (
+        "memory",
+        MemoryBlock,
+        {
+            "pj_per_bit": ("energy_j_per_bit", 1e-12),
+            "usd_per_gb": ("cost_usd_per_byte", 1e-9),
+        },
+        {"pj_per_bit", "usd_per_gb"},
+    ),
+    "interconnect_block": (
+        "interconnect",
+        InterconnectBlock,
+        {
+            "pj_per_bit": ("energy_j_per_bit", 1e-12),
+            "usd_per_gb_s": ("cost_usd_per_byte_per_s", 1e-9),
+        },
+        {"pj_per_bit", "usd_per_gb_s"},
+    ),
+}
+
+
+def blocks_from_mapping(tables: dict, *, source: str) -> tuple:
+    """Building blocks from the ``[compute_block]``, ``[memory_block]`` and
+    ``[interconnect_block]`` tables of a design file.
+
+    Keys are in human units (``tops_per_mm2``, ``tops_per_w``,
+    ``precision_bits``, ``clock_ghz``, ``extra_cost_usd_per_mm2``;
+    ``pj_per_bit``, ``usd_per_gb``; ``pj_per_bit``, ``usd_per_gb_s``) plus
+    optional ``name`` and ``source`` text.
+
+    Returns:
+        ``((kind, block), ...)`` for ``DesignParams.blocks``.
+
+    Raises:
+        ValueError: naming the table, the key, the value and what is allowed.
+    """
+    out = []
+    for table, raw in tables.items():
+        kind, cls, keys, required = BLOCK_TABLES[table]
+        where = f"{source}, table [{table}]"
+        if not isinstance(raw, dict):
+            raise ValueError(f"{where}: must be a table of keys {sorted(keys)}")
+        unknown = sorted(set(raw) - set(keys) - {"name", "source"})
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(keys)}")
+        missing = sorted(required - set(raw))
+        if missing:
+            raise ValueError(f"{where}: missing required key(s) {missing}")
+        values = {}
+        for key, (field, factor) in keys.items():
+            if key not in raw:
+                continue
+            value = raw[key]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{where}: key '{key}' must be a number, got {value!r}")
+            minimum = 0.0 if key == "extra_cost_usd_per_mm2" else None
+            ok = math.isfinite(value) and (value >= 0 if minimum is not None else value > 0)
+            if not ok:
+                allowed = ">= 0" if minimum is not None else "> 0"
+                raise ValueError(f"{where}: key '{key}' = {value!r}; must be finite and {allowed}")
+            values[field] = float(value) * factor
+        text = {k: str(raw[k]) for k in ("name", "source") if k in raw}
+        out.append((kind, cls(**values, **text)))
+    return tuple(out)

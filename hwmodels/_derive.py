@@ -45,6 +45,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import gammaincc
 
+from hwmodels._blocks import compose
 from hwmodels._design import DesignParams, check_design
 from hwmodels._spec import SystemSpec, check_system
 from hwmodels._technology import Technology, technology
@@ -225,6 +226,8 @@ def derive(
     """
     d = design
     t = tech if tech is not None else technology(d.process_node)
+    if d.blocks:
+        d, t = compose(d, t, **dict(d.blocks))
     gbp = t.gbp_per_usd
 
     peak_bf16 = peak_flops_per_s(d, 16.0)

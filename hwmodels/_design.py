@@ -80,6 +80,12 @@ class DesignParams:
         name: Design name (static).
         fp8: Whether the arrays have an 8-bit floating-point mode (static;
             ``False``: the fp8 peak is 0, as on the A100).
+        blocks: Building blocks in place of the node's defaults (static):
+            ``(("compute", ComputeBlock), ("memory", MemoryBlock), ...)``,
+            applied by ``derive`` through ``hwmodels.compose`` (see
+            ``hwmodels/_blocks.py``); a design file gives them as
+            ``[compute_block]``, ``[memory_block]`` and
+            ``[interconnect_block]`` tables.
     """
 
     array_rows: Any
@@ -103,6 +109,7 @@ class DesignParams:
     process_node: str = dataclasses.field(default="N5", metadata=dict(static=True))
     name: str = dataclasses.field(default="custom-design", metadata=dict(static=True))
     fp8: bool = dataclasses.field(default=True, metadata=dict(static=True))
+    blocks: tuple = dataclasses.field(default=(), metadata=dict(static=True))
 
     def replace(self, **changes) -> DesignParams:
         """Return a copy with some fields changed (validated)."""
@@ -290,9 +297,31 @@ def load_design_file(path: str) -> DesignParams:
         raise ValueError(f"design file '{path}' is not valid: {err}") from None
     if not isinstance(data, dict):
         raise ValueError(f"design file '{path}' must hold a table/object of keys")
-    return design_from_mapping(
-        data, name=str(data.get("name", path)), source=f"design file '{path}'"
-    )
+    from hwmodels._blocks import BLOCK_TABLES, blocks_from_mapping
+
+    source = f"design file '{path}'"
+    data = dict(data)
+    tables = {k: data.pop(k) for k in BLOCK_TABLES if k in data}
+    blocks = blocks_from_mapping(tables, source=source) if tables else ()
+    compute = dict(blocks).get("compute")
+    if compute is not None:
+        # The compute block sets the arrays' clock and precision.
+        for key, value in (
+            ("clock_ghz", float(compute.clock_hz) / 1e9),
+            ("datapath_bits", float(compute.precision_bits)),
+        ):
+            given = data.get(key)
+            if given is None:
+                data[key] = value
+            elif not math.isclose(float(given), value, rel_tol=1e-9):
+                raise ValueError(
+                    f"{source}: key '{key}' = {given!r} contradicts the [compute_block], "
+                    f"which sets it to {value:g}; leave it out or make them agree"
+                )
+    design = design_from_mapping(data, name=str(data.get("name", path)), source=source)
+    if blocks:
+        design = dataclasses.replace(design, blocks=blocks)
+    return design
 
 
 def get_design(name_or_path: str) -> DesignParams:

@@ -12,6 +12,7 @@ scaled by TSMC's N7 -> N5 power claim), peaks, and the server costs.
 
 import dataclasses
 import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -476,3 +477,107 @@ def test_cli_evaluate_on_a_derived_design(capsys):
     assert out["system"] == "h100-like"
     assert out["capital_gbp"] == pytest.approx(out["design"]["system_capital_gbp"], rel=1e-6)
     assert main(["evaluate", "--design", "h100-like", "--system", "h100-sxm"]) == 2
+
+
+# ----------------------------------------------------------------------------
+# Building blocks in design files
+# ----------------------------------------------------------------------------
+
+_EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "studies", "designs", "analog-hermes.toml")
+
+
+def test_design_file_with_a_compute_block_derives_from_the_block_figures():
+    design = get_design(_EXAMPLE)
+    (kind, block), *_ = design.blocks
+    assert kind == "compute" and block.name == "ibm-hermes-1phase"
+    _, r = derive_checked(design)
+    macs = 32 * 64 * 64 * 1e9  # rows x cols x arrays x the block's clock
+    assert r["peak_fp8_flops_per_s"] == pytest.approx(2 * macs, rel=1e-6)
+    assert r["peak_bf16_flops_per_s"] == pytest.approx(macs, rel=1e-6)  # 16-bit at half rate
+    # All-in block energy: ops / (ops per joule), nothing else from the node's MAC.
+    assert r["breakdown"]["power_w"]["support"] == pytest.approx(2 * macs / 9.76e12, rel=1e-6)
+    assert r["breakdown"]["power_w"]["datapath"] == 0.0
+    # Array area: 2 x clock / density per MAC.
+    assert r["breakdown"]["area_mm2"]["arrays"] == pytest.approx(
+        32 * 64 * 64 * 2e9 / 0.438e12, rel=1e-6
+    )
+
+
+def _block_file(tmp_path, block: str, **extra) -> str:
+    text = open(_EXAMPLE).read().split("[compute_block]")[0]
+    for key, value in extra.items():
+        text += f"{key} = {value}\n"
+    path = tmp_path / "d.toml"
+    path.write_text(text + block)
+    return str(path)
+
+
+def test_block_precision_below_the_training_floor_is_infeasible_by_name(tmp_path, capsys):
+    path = _block_file(
+        tmp_path,
+        "[compute_block]\ntops_per_mm2 = 0.438\ntops_per_w = 50\nprecision_bits = 3\nclock_ghz = 1\n",
+    )
+    _, r = derive_checked(get_design(path))
+    assert violated_constraints(r) == ["datapath_precision"]
+    assert main(["hardware", "--design", path]) == 1
+    assert "datapath_precision" in capsys.readouterr().out
+
+
+def test_block_tables_are_validated(tmp_path):
+    good = "tops_per_mm2 = 1.0\ntops_per_w = 10\nprecision_bits = 8\nclock_ghz = 1\n"
+    with pytest.raises(ValueError, match=r"\[compute_block\]: unknown key\(s\) \['tops'\]"):
+        get_design(_block_file(tmp_path, "[compute_block]\ntops = 5\n" + good))
+    with pytest.raises(ValueError, match="missing required key"):
+        get_design(_block_file(tmp_path, "[compute_block]\ntops_per_w = 10\n"))
+    with pytest.raises(ValueError, match="'tops_per_w' = -1"):
+        get_design(_block_file(tmp_path, "[compute_block]\n" + good.replace("10", "-1")))
+    with pytest.raises(ValueError, match="'clock_ghz' = 2.0 contradicts the \\[compute_block\\]"):
+        get_design(_block_file(tmp_path, "[compute_block]\n" + good, clock_ghz=2.0))
+
+
+def test_memory_and_interconnect_blocks_from_a_design_file(tmp_path):
+    base = get_design("h100-like")
+    _, r0 = derive_checked(base)
+    text = "".join(
+        f"{k} = {v}\n"
+        for k, v in dict(
+            process_node='"N4"',
+            array_rows=32,
+            array_cols=64,
+            arrays_per_chip=132,
+            spare_arrays=12,
+            clock_ghz=1.83,
+            datapath_bits=16,
+            sram_mb=50,
+            hbm_stacks=5,
+            hbm_gib_per_stack=16,
+            hbm_tb_s_per_stack=0.67,
+            scaleup_gb_s_per_dir=450,
+            scaleup_domain_size=8,
+            scaleout_gb_s_per_dir=50,
+            accelerators_per_server=8,
+            servers=64,
+        ).items()
+    )
+    text += "[memory_block]\npj_per_bit = 7.0\nusd_per_gb = 30\n"
+    text += "[interconnect_block]\npj_per_bit = 2.6\nusd_per_gb_s = 11.9\n"
+    path = tmp_path / "m.toml"
+    path.write_text(text)
+    _, r = derive_checked(get_design(str(path)))
+    assert r["breakdown"]["power_w"]["hbm"] == pytest.approx(
+        2 * r0["breakdown"]["power_w"]["hbm"], rel=1e-6
+    )
+    assert r["breakdown"]["power_w"]["scaleup_io"] == pytest.approx(
+        2 * r0["breakdown"]["power_w"]["scaleup_io"], rel=1e-6
+    )
+    assert r["breakdown"]["capital_gbp_per_accelerator"]["memory"] == pytest.approx(
+        r0["breakdown"]["capital_gbp_per_accelerator"]["memory"] * 30 / 15 * 2**30 / 1e9,
+        rel=1e-3,
+    )
+
+
+def test_cli_evaluates_a_block_design(capsys):
+    assert main(["evaluate", "--design", _EXAMPLE, "--workload", "resnet50", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["design"]["blocks"]["compute"]["name"] == "ibm-hermes-1phase"
+    assert out["time_to_train_s"] > 0 and out["feasible"]
