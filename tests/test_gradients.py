@@ -149,3 +149,56 @@ def test_second_call_with_new_values_does_not_recompile(h100, gpt3, cal):
     r2 = search_jit(faster, gpt3, cands, cal, CostModel().replace(pue=1.3))
     assert search_jit._cache_size() == size
     assert float(r2.time_to_train_s) < float(r1.time_to_train_s)
+
+
+def test_design_to_time_and_pounds_gradients_match_finite_differences(gpt3, cal):
+    """End to end: design parameters -> ``hwmodels.derive`` -> the smooth
+    strategy search -> time-to-train and pounds; elasticities against central
+    differences in float64 for every continuous design parameter except the
+    whole-number counts the network model places piecewise."""
+    from hwmodels import DESIGN_FIELDS, derive, get_design
+
+    piecewise = {"scaleup_domain_size", "accelerators_per_server", "servers"}
+    with x64():
+        design = get_design("h100-like")
+        spec0, _ = derive(design)
+        cands = stack_strategies(
+            enumerate_strategies(
+                gpt3,
+                512,
+                precision="fp8",
+                pins=StrategyPins(global_batch=2048, microbatch=1, tp=8),
+                scaleup_domain_size=8.0,
+            )
+        )
+
+        def f(logx):
+            d = dataclasses.replace(design, **{k: jnp.exp(v) for k, v in logx.items()})
+            spec, _ = derive(d)
+            r = search_strategies(spec, gpt3, cands, cal, CostModel())
+            return jnp.stack([r.time_to_train_s, r.total_gbp])
+
+        x0 = {
+            k: jnp.log(jnp.asarray(float(getattr(design, k))))
+            for k in DESIGN_FIELDS
+            if k not in piecewise and float(getattr(design, k)) > 0
+        }
+        jac = jax.jit(jax.jacrev(f))(x0)
+        f_jit = jax.jit(f)
+        scale = np.abs(np.asarray(f_jit(x0)))
+        moved = set()
+        for name in x0:
+            g = np.asarray(jac[name])
+            assert np.all(np.isfinite(g)), name
+            up = dict(x0, **{name: x0[name] + H})
+            dn = dict(x0, **{name: x0[name] - H})
+            fd = (np.asarray(f_jit(up)) - np.asarray(f_jit(dn))) / (2 * H)
+            np.testing.assert_allclose(
+                g / scale, fd / scale, rtol=RTOL, atol=RTOL * 1e-2, err_msg=name
+            )
+            if np.abs(g / scale).max() > 1e-6:
+                moved.add(name)
+        # Throughput, memory and link parameters move time; area and cost
+        # parameters move pounds.
+        assert {"clock_hz", "array_rows", "hbm_bw_bytes_per_s_per_stack"} <= moved
+        assert {"sram_bytes", "spare_arrays"} <= moved
