@@ -235,6 +235,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser(
+        "sensitivity",
+        help="what each knob is worth: elasticities of time and pounds, checked by re-evaluation",
+        description=(
+            "Elasticities d ln(metric) / d ln(parameter) of time-to-train, total pounds, the "
+            "pounds of one run and its energy, by automatic differentiation through the smooth "
+            "strategy search: for a system, with respect to every continuous field of its spec; "
+            "for a design, with respect to every design parameter and every technology constant "
+            "of its node. The largest are turned into 'what is it worth' lines (the change of "
+            "each metric when the parameter grows by --step), checked by re-evaluating the "
+            "exact model."
+        ),
+    )
+    p.add_argument("--workload", default="gpt3-175b", help="workload name or FILE.py:FUNCTION")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--system", metavar="NAME|FILE", help="preset or system file (default h100-sxm)")
+    g.add_argument("--design", metavar="NAME|FILE", help="built-in design or design file")
+    p.add_argument(
+        "--accelerators",
+        type=int,
+        help="accelerator count (default: 512 for a system; servers x accelerators per "
+        "server for a design)",
+    )
+    p.add_argument(
+        "--include-network",
+        action="store_true",
+        help="with --design: switches and optics in capital and server power",
+    )
+    p.add_argument(
+        "--step", type=float, default=0.10, help="relative change of the worth lines (default 0.10)"
+    )
+    p.add_argument("--top", type=int, default=5, help="parameters per metric (default 5)")
+    _add_common(p)
+    g = p.add_argument_group("cost constants (ARIA method; defaults from its worked example)")
+    for flag, _, text in _COST_FLAGS:
+        g.add_argument(flag, type=float, help=text)
+    p.set_defaults(func=cmd_sensitivity)
+
+    p = sub.add_parser(
         "demo",
         help="the main job: GPT-3 175B on every preset at every scale, Pareto front of time vs pounds",
         description=(
@@ -760,6 +798,72 @@ def cmd_calibrate(args) -> int:
         f"\nMAPE: fitted rows {e['mape_fit_rows']:.1%}, held-out rows {held}, all rows {e['mape_all_rows']:.1%}"
     )
     print(f"wrote {args.out}")
+    return 0
+
+
+_METRIC_LABELS = {
+    "time_to_train_s": ("time-to-train", lambda v: f"{v / 60:.2f} min"),
+    "total_gbp": ("total pounds", _gbp),
+    "run_cost_gbp": ("pounds per run", _gbp),
+    "energy_j": ("energy per run", lambda v: f"{v / 3.6e9:.3f} MWh"),
+}
+
+
+def cmd_sensitivity(args) -> int:
+    from dse._api import resolve_workload
+    from dse._sensitivity import sensitivity
+
+    out = sensitivity(
+        resolve_workload(args.workload),
+        system=None if args.design else (args.system or "h100-sxm"),
+        design=args.design,
+        accelerators=args.accelerators,
+        calibration=_calibration(args),
+        costs=_cost_model(args),
+        include_network=args.include_network,
+        step=args.step,
+        top=args.top,
+    )
+    if args.json:
+        _emit_json(out)
+        return 0
+    subj = out["subject"]
+    print(
+        f"{out['workload']} on {out['accelerators']} x {subj['name']} ({subj['kind']}, "
+        f"{out['precision']})"
+    )
+    print(
+        "  "
+        + ", ".join(
+            f"{_METRIC_LABELS[m][0]} {_METRIC_LABELS[m][1](v)}" for m, v in out["metrics"].items()
+        )
+    )
+    for m, ranked in out["ranked"].items():
+        label = _METRIC_LABELS[m][0]
+        print(f"\nElasticity of {label}, d ln / d ln(parameter), largest first:")
+        rows = [[p, f"{e:+.4f}"] for p, e in ranked[: max(args.top * 2, 8)]]
+        print(_table(rows, ["parameter", "elasticity"]))
+    print(
+        f"\nWhat it is worth: the change when one parameter grows by {args.step:.0%} "
+        "(predicted from the elasticity; re-evaluated with the exact model):"
+    )
+    for w in out["worth"]:
+        label, fmt = _METRIC_LABELS[w["metric"]]
+        delta = w["predicted_delta"]
+        line = (
+            f"  +{w['change']:.0%} {w['parameter']}: {label} {w['predicted_relative']:+.2%} "
+            f"({'-' if delta < 0 else '+'}{fmt(abs(delta))})"
+        )
+        if w["reevaluated_relative"] is None:
+            line += f"; not re-evaluated: {w['note']}"
+        else:
+            line += f", re-evaluated {w['reevaluated_relative']:+.2%}"
+        print(line)
+    if out["piecewise"]:
+        print(
+            "\nCounts used piecewise (rank placement) or not at all at a fixed accelerator count, "
+            "left out of the worth lines: " + ", ".join(out["piecewise"])
+        )
     return 0
 
 
