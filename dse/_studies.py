@@ -16,7 +16,7 @@ from dse._cost import CostModel
 from dse._search import search_jit
 from dse._strategy import StrategyPins, describe_strategy, stack_strategies
 from hwmodels import SYSTEM_FIELDS, SystemSpec, get_system, list_presets
-from optimizers import pareto_front
+from optimizers._pareto import pareto_front
 from workloads import TransformerWorkload
 
 __all__ = ["scale_study", "elasticities", "DEFAULT_COUNTS"]

@@ -273,6 +273,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sensitivity)
 
     p = sub.add_parser(
+        "optimize",
+        help="gradient search for the best buildable design: time, pounds, run pounds or energy",
+        description=(
+            "Search the free parameters of a hardware design (arrays, clock, SRAM, HBM stacks, "
+            "capacity and bandwidth per stack, scale-up and scale-out bandwidth) by Adam through "
+            "the differentiable model, from many starts at once, under the hardware's own "
+            "constraints and yours; project every start to a buildable design, re-evaluate it "
+            "with the exact model, polish it on the grid of buildable values, and print the "
+            "best design, its metrics and the constraints active at it. The rest of the design "
+            "(array shape, process node, precision, scale-up domain, server size) is the base "
+            "design's; the accelerator count is fixed."
+        ),
+    )
+    p.add_argument("--workload", default="gpt3-175b", help="workload name or FILE.py:FUNCTION")
+    p.add_argument(
+        "--objective",
+        choices=["time", "cost", "run-cost", "energy"],
+        default="time",
+        help="minimise time-to-train, total pounds, pounds of one run, or energy of one run",
+    )
+    p.add_argument("--base", default="h100-like", metavar="NAME|FILE", help="base design")
+    p.add_argument("--accelerators", type=int, default=512, help="accelerator count (512)")
+    p.add_argument("--max-gbp", type=float, help="budget: total pounds (capital + operating)")
+    p.add_argument("--max-time-to-train-min", type=float, help="time-to-train limit, minutes")
+    p.add_argument("--max-power-mw", type=float, help="power cap of the whole system, MW")
+    p.add_argument("--starts", type=int, default=8, help="random starts run at once (8)")
+    p.add_argument("--steps", type=int, default=150, help="Adam steps (150)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the starts (0)")
+    _add_common(p)
+    p.set_defaults(func=cmd_optimize)
+
+    p = sub.add_parser(
         "demo",
         help="the main job: GPT-3 175B on every preset at every scale, Pareto front of time vs pounds",
         description=(
@@ -864,6 +896,89 @@ def cmd_sensitivity(args) -> int:
             "\nCounts used piecewise (rank placement) or not at all at a fixed accelerator count, "
             "left out of the worth lines: " + ", ".join(out["piecewise"])
         )
+    return 0
+
+
+def cmd_optimize(args) -> int:
+    from optimizers import Limits, optimize_design
+
+    def progress(frac, message):
+        if sys.stderr.isatty():
+            bar = "#" * int(30 * frac)
+            sys.stderr.write(f"\r[{bar:<30}] {message}\x1b[K")
+            sys.stderr.flush()
+            if frac >= 1.0:
+                sys.stderr.write("\n")
+
+    limits = Limits(
+        max_gbp=args.max_gbp,
+        max_time_to_train_s=None
+        if args.max_time_to_train_min is None
+        else args.max_time_to_train_min * 60.0,
+        max_power_w=None if args.max_power_mw is None else args.max_power_mw * 1e6,
+    )
+    out = optimize_design(
+        args.workload,
+        base=args.base,
+        accelerators=args.accelerators,
+        objective=args.objective,
+        limits=limits,
+        calibration=_calibration(args),
+        starts=args.starts,
+        steps=args.steps,
+        seed=args.seed,
+        progress=progress,
+    )
+    if args.json:
+        _emit_json(out)
+        return 0 if out["best"] else 1
+    print(
+        f"{out['workload']} on {out['accelerators']} accelerators from base design "
+        f"'{out['base_design']}': minimise {out['objective']} ({out['objective_metric']})"
+    )
+    if not out["best"]:
+        print(f"  no buildable design found: {out['reason']}")
+        return 1
+    b = out["best"]
+    d = b["design"]
+    print("\nBest buildable design:")
+    rows = [
+        ["arrays per chip", f"{d['arrays_per_chip']:.0f}"],
+        ["clock", f"{d['clock_hz'] / 1e9:.2f} GHz"],
+        ["SRAM", f"{d['sram_bytes'] / 1e6:.0f} MB"],
+        ["HBM stacks", f"{d['hbm_stacks']:.0f} x {d['hbm_bytes_per_stack'] / 2**30:.0f} GiB"],
+        ["HBM bandwidth per stack", f"{d['hbm_bw_bytes_per_s_per_stack'] / 1e12:.2f} TB/s"],
+        ["scale-up", f"{d['scaleup_bw_bytes_per_s'] / 1e9:.0f} GB/s/dir"],
+        ["scale-out", f"{d['scaleout_bw_bytes_per_s'] * 8 / 1e9:.0f} Gb/s"],
+    ]
+    print(_table(rows, ["parameter", "value"]))
+    print(
+        f"\n  time to train   {b['time_to_train_s'] / 60:.2f} min\n"
+        f"  total pounds    {_gbp(b['total_gbp'])}\n"
+        f"  pounds per run  {_gbp(b['run_cost_gbp'])}\n"
+        f"  energy per run  {b['energy_j'] / 3.6e9:.3f} MWh\n"
+        f"  system power    {b['power_w'] / 1e6:.2f} MW\n"
+        f"  accelerator     {b['peak_bf16_flops_per_s'] / 1e12:.0f} TFLOP/s bf16, "
+        f"{b['die_area_mm2']:.0f} mm², {b['accelerator_power_w']:.0f} W, "
+        f"{_gbp(b['capital_gbp_per_accelerator'])}"
+    )
+    s = b["strategy"]
+    print(
+        f"  strategy        tp={s['tp']} cp={s['cp']} pp={s['pp']} dp={s['dp']} "
+        f"microbatch={s['microbatch']} global_batch={s['global_batch']} precision={s['precision']}"
+    )
+    active = b["active_constraints"]
+    print(
+        "  active constraints: "
+        + (
+            ", ".join(f"{k} ({b['constraint_ratios'][k]:.0%} of its limit)" for k in active)
+            or "none"
+        )
+    )
+    print(
+        f"\nRelaxed optimum {out['relaxed']['objective']:.6g}; projected {out['gap']:+.2%} from it; "
+        f"{out['evaluations']} exact evaluations, {out['starts']} starts x {out['steps']} steps."
+    )
     return 0
 
 

@@ -1,9 +1,13 @@
-"""The optimizer side. Today: Pareto filtering used by the demo study.
+"""The optimizer side: gradient search over hardware designs with projection to
+buildable designs (``optimize_design``), and Pareto filtering."""
 
-Gradient-based design search (Optax over relaxed designs, projection to
-buildable designs, sensitivity reports) builds on ``dse`` in a later issue.
-"""
-
+from optimizers._design_search import (
+    OBJECTIVES,
+    SEARCH_SPACE,
+    Limits,
+    optimize_design,
+    project,
+)
 from optimizers._pareto import pareto_front
 
-__all__ = ["pareto_front"]
+__all__ = ["OBJECTIVES", "SEARCH_SPACE", "Limits", "optimize_design", "pareto_front", "project"]
