@@ -108,6 +108,7 @@ class Calibration:
     hbm_efficiency: Any = 0.88
     conv_efficiency: Any = 0.8
     conv_half_channels: Any = 16.0
+    # Fitted constants' defaults are the fit's starting values, not sources.
     conv_half_depth: Any = 64.0
     software_gain_per_round: Any = 0.0
     collective_efficiency: Any = 0.70

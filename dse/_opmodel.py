@@ -55,6 +55,7 @@ from dse._model import (
     elementwise_time,
     fused_attention_time,
     gemm_terms,
+    p2p_time,
     step_overhead,
 )
 from dse._smooth import smooth_max
@@ -174,9 +175,7 @@ def ops_forward_backward(
         if np.any(g["halo"] > 0):
             # Both neighbours at once: twice the halo leaves each accelerator.
             halo_bytes = 2.0 * group_b * g["halo"] * ACTIVATION_BYTES
-            th = system.scaleup_latency_s + halo_bytes / (
-                system.scaleup_bw_bytes_per_s * cal.collective_efficiency
-            )
+            th = p2p_time(halo_bytes, False, system, cal)
             th = jnp.where(spatial > 1.0, 1.0, 0.0) * jnp.where(g["halo"] > 0, th, 0.0)
             out["halo_f"] = jnp.sum(th)
             out["halo_b"] = jnp.sum(jnp.where(g["bwd"] > 0, th, 0.0))

@@ -149,24 +149,17 @@ def sensitivity(
         x0 = {"design." + k: math.log(float(getattr(d0, k))) for k in dfields}
         x0 |= {"technology." + k: math.log(float(getattr(t0, k))) for k in tfields}
 
-        def exact(param: str, factor: float) -> dict:
-            kind, field = param.split(".", 1)
+        def system_with(param: str | None, factor: float):
             d, t = d0, t0
-            if kind == "design":
-                d = check_design(
-                    dataclasses.replace(d0, **{field: float(getattr(d0, field)) * factor})
-                )
-            else:
-                t = t0.replace(**{field: float(getattr(t0, field)) * factor})
-            spec, _ = derive_checked(d, t, include_network=include_network)
-            return evaluate(
-                workload=wl,
-                system=spec,
-                accelerators=n,
-                pins=pins,
-                calibration=cal,
-                costs=costs,
-            )
+            if param is not None:
+                kind, field = param.split(".", 1)
+                if kind == "design":
+                    d = check_design(
+                        dataclasses.replace(d0, **{field: float(getattr(d0, field)) * factor})
+                    )
+                else:
+                    t = t0.replace(**{field: float(getattr(t0, field)) * factor})
+            return derive_checked(d, t, include_network=include_network)[0]
 
         subject = dict(kind="design", name=d0.name, process_node=d0.process_node)
     else:
@@ -183,17 +176,11 @@ def sensitivity(
 
         x0 = {"system." + k: math.log(float(getattr(spec_cal, k))) for k in sfields}
 
-        def exact(param: str, factor: float) -> dict:
+        def system_with(param: str | None, factor: float):
+            if param is None:
+                return raw
             field = param.split(".", 1)[1]
-            changed = dataclasses.replace(raw, **{field: float(getattr(raw, field)) * factor})
-            return evaluate(
-                workload=wl,
-                system=changed,
-                accelerators=n,
-                pins=pins,
-                calibration=cal,
-                costs=costs,
-            )
+            return dataclasses.replace(raw, **{field: float(getattr(raw, field)) * factor})
 
         subject = dict(kind="system", name=raw.name)
 
@@ -205,7 +192,18 @@ def sensitivity(
         for m, v in elasticities.items()
     }
 
-    base = exact(next(iter(x0)), 1.0)
+    def exact(param: str | None, factor: float = 1.0) -> dict:
+        """The exact model (best strategy) with one parameter scaled."""
+        return evaluate(
+            workload=wl,
+            system=system_with(param, factor),
+            accelerators=n,
+            pins=pins,
+            calibration=cal,
+            costs=costs,
+        )
+
+    base = exact(None)
     metrics = {m: float(base[m]) for m in METRICS}
     worth = []
     cache: dict[str, dict | str] = {}

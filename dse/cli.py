@@ -31,10 +31,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_costs(p: argparse.ArgumentParser) -> None:
+def _add_costs(p: argparse.ArgumentParser, *, server_overrides: bool = True) -> None:
     g = p.add_argument_group("cost constants (ARIA method; defaults from its worked example)")
     for flag, _, text in _COST_FLAGS:
         g.add_argument(flag, type=float, help=text)
+    if not server_overrides:
+        return
     g.add_argument(
         "--server-cost-gbp",
         type=float,
@@ -267,9 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--top", type=int, default=5, help="parameters per metric (default 5)")
     _add_common(p)
-    g = p.add_argument_group("cost constants (ARIA method; defaults from its worked example)")
-    for flag, _, text in _COST_FLAGS:
-        g.add_argument(flag, type=float, help=text)
+    _add_costs(p, server_overrides=False)
     p.set_defaults(func=cmd_sensitivity)
 
     p = sub.add_parser(
@@ -302,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=150, help="Adam steps (150)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the starts (0)")
     _add_common(p)
+    _add_costs(p, server_overrides=False)
     p.set_defaults(func=cmd_optimize)
 
     p = sub.add_parser(
@@ -924,6 +925,7 @@ def cmd_optimize(args) -> int:
         objective=args.objective,
         limits=limits,
         calibration=_calibration(args),
+        costs=_cost_model(args),
         starts=args.starts,
         steps=args.steps,
         seed=args.seed,

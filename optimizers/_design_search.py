@@ -142,6 +142,19 @@ class Limits:
     max_power_w: float | None = None
 
 
+def _limit_ratios(limits: Limits, total_gbp, time_to_train_s, power_w) -> dict:
+    """Each user limit given as value / limit (feasible when <= 1); works on
+    traced and plain values alike."""
+    ratios = {}
+    if limits.max_gbp is not None:
+        ratios["budget"] = total_gbp / limits.max_gbp
+    if limits.max_time_to_train_s is not None:
+        ratios["time_to_train"] = time_to_train_s / limits.max_time_to_train_s
+    if limits.max_power_w is not None:
+        ratios["power"] = power_w / limits.max_power_w
+    return ratios
+
+
 def _check_limits(limits: Limits):
     for name in ("max_gbp", "max_time_to_train_s", "max_power_w"):
         v = getattr(limits, name)
@@ -227,14 +240,9 @@ def optimize_design(
         spec, report = derive(d, tech)
         r = search_strategies(spec, wl, cands, cal, costs, temperature=temperature)
         m = jnp.stack([r.time_to_train_s, r.total_gbp, r.run_cost_gbp, r.energy_j])
-        ratios = dict(report["constraints"])
         power = spec.server_power_w * n / d0.accelerators_per_server
-        if limits.max_gbp is not None:
-            ratios["budget"] = r.total_gbp / limits.max_gbp
-        if limits.max_time_to_train_s is not None:
-            ratios["time_to_train"] = r.time_to_train_s / limits.max_time_to_train_s
-        if limits.max_power_w is not None:
-            ratios["power"] = power / limits.max_power_w
+        ratios = dict(report["constraints"])
+        ratios.update(_limit_ratios(limits, r.total_gbp, r.time_to_train_s, power))
         return m, ratios
 
     def loss(z, temperature, weight):
@@ -313,14 +321,9 @@ def optimize_design(
             workload=wl, system=spec, accelerators=n, pins=pins, calibration=cal, costs=costs
         )
         evaluations += 1
-        ratios = dict(report["constraints"])
         power = float(spec.server_power_w) * n / float(d0.accelerators_per_server)
-        if limits.max_gbp is not None:
-            ratios["budget"] = res["total_gbp"] / limits.max_gbp
-        if limits.max_time_to_train_s is not None:
-            ratios["time_to_train"] = res["time_to_train_s"] / limits.max_time_to_train_s
-        if limits.max_power_w is not None:
-            ratios["power"] = power / limits.max_power_w
+        ratios = dict(report["constraints"])
+        ratios.update(_limit_ratios(limits, res["total_gbp"], res["time_to_train_s"], power))
         violated = sorted(k for k, r in ratios.items() if r > 1.0)
         feasible = bool(res["feasible"]) and not violated
         out = dict(
