@@ -13,7 +13,7 @@ from dse._strategy import (
     enumerate_strategies,
     stack_strategies,
 )
-from dse._studies import elasticities, scale_study
+from dse._studies import scale_study
 from dse._validate import load_results, validate
 
 __all__ = [
@@ -26,7 +26,6 @@ __all__ = [
     "StrategyPins",
     "cost_terms",
     "describe_strategy",
-    "elasticities",
     "enumerate_strategies",
     "evaluate",
     "load_calibration",

@@ -75,6 +75,7 @@ def search_strategies(
     *,
     temperature: float = DEFAULT_TEMPERATURE,
     memory_temperature: float = DEFAULT_MEMORY_TEMPERATURE,
+    candidate_log_prior=None,
 ) -> SearchResult:
     """Simulate every candidate strategy and combine them.
 
@@ -86,6 +87,10 @@ def search_strategies(
         costs: ``CostModel``.
         temperature: Relative softmin temperature over strategies.
         memory_temperature: Relative width of soft memory feasibility.
+        candidate_log_prior: Optional ``[S]`` log weights added to the smooth
+            objective's prior: ``0`` for a real candidate, a large negative
+            number (e.g. ``-1e4``) for padding that must not count. Padding
+            must repeat a real candidate so the exact result is unchanged.
 
     Returns:
         ``SearchResult`` (scalars).
@@ -106,6 +111,8 @@ def search_strategies(
     # It lies below the exact minimum by at most T ln(number of near-ties).
     slack = 1.0 - overshoot
     log_prior = jax.nn.log_sigmoid(slack / memory_temperature)
+    if candidate_log_prior is not None:
+        log_prior = log_prior + candidate_log_prior
     smooth_t = smooth_min_log(t, log_prior, temperature=temperature)
     # Pounds and energy of the run scale with its time (same accelerators).
     w = softmin_weights(t, log_prior, temperature=temperature)

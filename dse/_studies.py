@@ -1,25 +1,22 @@
-"""Studies built from the model: scale sweeps with Pareto fronts, and elasticities."""
+"""Studies built from the model: scale sweeps of real systems with Pareto fronts."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from dse._api import candidates_for, resolve_precision
 from dse._batch import search_batch
 from dse._calibration import Calibration, apply_calibration
 from dse._cost import CostModel
-from dse._search import search_jit
-from dse._strategy import StrategyPins, describe_strategy, stack_strategies
-from hwmodels import SYSTEM_FIELDS, SystemSpec, get_system, list_presets
+from dse._strategy import StrategyPins, describe_strategy
+from hwmodels import get_system, list_presets
 from optimizers._pareto import pareto_front
 from workloads import TransformerWorkload
 
-__all__ = ["scale_study", "elasticities", "DEFAULT_COUNTS"]
+__all__ = ["scale_study", "DEFAULT_COUNTS"]
 
 DEFAULT_COUNTS = (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 
@@ -107,40 +104,3 @@ def scale_study(
         idx = pareto_front([p["time_to_train_s"] for p in points], [p["total_gbp"] for p in points])
         front = [points[i] for i in idx]
     return dict(workload=workload.name, points=points, front=front, infeasible=infeasible)
-
-
-def elasticities(
-    system: str | SystemSpec,
-    workload: TransformerWorkload,
-    accelerators: int,
-    *,
-    cal: Calibration,
-    costs: CostModel,
-    pins: StrategyPins | None = None,
-) -> dict:
-    """Elasticities d ln(metric) / d ln(parameter) of the smooth objectives.
-
-    Computed by ``jax.grad`` through the strategy search (softmin over every
-    valid strategy), for time-to-train and total pounds, with respect to every
-    continuous field of the system spec.
-
-    Returns:
-        ``{"time_to_train_s": {field: e}, "total_gbp": {field: e}}``.
-    """
-    spec = system if isinstance(system, SystemSpec) else get_system(system)
-    precision = resolve_precision(system, spec, (pins or StrategyPins()).precision, workload)
-    spec = apply_calibration(spec, cal, precision, workload)
-    cands = stack_strategies(candidates_for(workload, spec, accelerators, precision, pins))
-
-    def log_metrics(log_values):
-        values = {f: jnp.exp(log_values[f]) for f in SYSTEM_FIELDS}
-        s = dataclasses.replace(spec, **values)
-        r = search_jit(s, workload, cands, cal, costs)
-        return jnp.log(r.time_to_train_s), jnp.log(r.total_gbp)
-
-    x0 = {f: jnp.log(jnp.asarray(max(float(getattr(spec, f)), 1e-30))) for f in SYSTEM_FIELDS}
-    jac = jax.jacrev(log_metrics)(x0)
-    out = {}
-    for k, metric in enumerate(("time_to_train_s", "total_gbp")):
-        out[metric] = {f: float(jac[k][f]) for f in SYSTEM_FIELDS if float(getattr(spec, f)) > 0}
-    return out

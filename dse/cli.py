@@ -14,6 +14,23 @@ import sys
 
 __all__ = ["main", "build_parser"]
 
+# Real systems marked on Pareto plots by default (one of each major family).
+MARKED_SYSTEMS = ("h100-sxm", "b200", "gb200", "tpu-v5p", "mi300x", "a100-sxm-80gb")
+
+
+def _counts(text: str) -> list[int]:
+    """``--accelerators 128,256,512`` -> [128, 256, 512] (argparse type)."""
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 1:
+            raise argparse.ArgumentTypeError(
+                f"accelerators={text!r} is not allowed: whole numbers >= 1, comma-separated"
+            )
+        out.append(int(part))
+    return out
+
+
 _COST_FLAGS = (
     ("--gbp-per-kwh", "gbp_per_kwh", "electricity price, GBP/kWh (ARIA: 0.02)"),
     ("--pue", "pue", "power usage effectiveness (ARIA: 1.1)"),
@@ -48,6 +65,8 @@ def _add_costs(p: argparse.ArgumentParser, *, server_overrides: bool = True) -> 
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from optimizers._pareto import DEFAULT_PARETO_COUNTS
+
     parser = argparse.ArgumentParser(
         prog="dse",
         description=(
@@ -283,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
             "with the exact model, polish it on the grid of buildable values, and print the "
             "best design, its metrics and the constraints active at it. The rest of the design "
             "(array shape, process node, precision, scale-up domain, server size) is the base "
-            "design's; the accelerator count is fixed."
+            "design's; the accelerator count is fixed, or chosen from the counts given."
         ),
     )
     p.add_argument("--workload", default="gpt3-175b", help="workload name or FILE.py:FUNCTION")
@@ -294,7 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="minimise time-to-train, total pounds, pounds of one run, or energy of one run",
     )
     p.add_argument("--base", default="h100-like", metavar="NAME|FILE", help="base design")
-    p.add_argument("--accelerators", type=int, default=512, help="accelerator count (512)")
+    p.add_argument(
+        "--accelerators",
+        type=_counts,
+        default=[512],
+        metavar="N[,N...]",
+        help="accelerator count, or counts to choose from, comma-separated (512)",
+    )
     p.add_argument("--max-gbp", type=float, help="budget: total pounds (capital + operating)")
     p.add_argument("--max-time-to-train-min", type=float, help="time-to-train limit, minutes")
     p.add_argument("--max-power-mw", type=float, help="power cap of the whole system, MW")
@@ -305,16 +330,77 @@ def build_parser() -> argparse.ArgumentParser:
     _add_costs(p, server_overrides=False)
     p.set_defaults(func=cmd_optimize)
 
+    def add_pareto_args(p, *, points: int):
+        p.add_argument("--workload", default="gpt3-175b", help="workload name or FILE.py:FUNCTION")
+        p.add_argument("--base", default="h100-like", metavar="NAME|FILE", help="base design")
+        p.add_argument(
+            "--accelerators",
+            type=_counts,
+            default=list(DEFAULT_PARETO_COUNTS),
+            metavar="N[,N...]",
+            help="accelerator counts to choose from, comma-separated (default "
+            + ",".join(str(c) for c in DEFAULT_PARETO_COUNTS)
+            + ")",
+        )
+        p.add_argument(
+            "--points",
+            type=int,
+            default=points,
+            help=f"scalarised starts, spread over the counts; also the most designs shown ({points})",
+        )
+        p.add_argument(
+            "--scalarisation",
+            choices=["chebyshev", "log-sum"],
+            default="chebyshev",
+            help="smooth augmented Chebyshev (default) or weighted log-sum of log time and log pounds",
+        )
+        p.add_argument("--steps", type=int, default=200, help="Adam steps (200)")
+        p.add_argument("--seed", type=int, default=0, help="random seed of the starts (0)")
+        p.add_argument("--max-gbp", type=float, help="budget: total pounds (capital + operating)")
+        p.add_argument("--max-time-to-train-min", type=float, help="time-to-train limit, minutes")
+        p.add_argument("--max-power-mw", type=float, help="power cap of the whole system, MW")
+        p.add_argument(
+            "--systems",
+            default=",".join(MARKED_SYSTEMS),
+            metavar="NAME[,NAME...]",
+            help="real systems marked on the plot and listed for comparison, evaluated at the "
+            "same counts ('none' for none; default " + ",".join(MARKED_SYSTEMS) + ")",
+        )
+        _add_common(p)
+        _add_costs(p, server_overrides=False)
+
     p = sub.add_parser(
-        "demo",
-        help="the main job: GPT-3 175B on every preset at every scale, Pareto front of time vs pounds",
+        "pareto",
+        help="Pareto front of time-to-train vs total pounds over buildable designs",
         description=(
-            "Search the parallel strategy of GPT-3 175B on every system preset at 64 to 16,384 "
-            "accelerators, print the Pareto-optimal (time-to-train, total pounds) designs and the "
-            "elasticities of the fastest one, and write a plot."
+            "Sweep the trade-off between time-to-train and total pounds over hardware designs "
+            "(the free parameters of 'dse optimize') and accelerator counts: one vmapped gradient "
+            "run holds many scalarisation weights at every count; every start is projected to a "
+            "buildable design, re-evaluated exactly and polished; the non-dominated designs are "
+            "re-evaluated over every parallel strategy and printed with the real systems at the "
+            "same counts for comparison."
         ),
     )
-    p.add_argument("--workload", default="gpt3-175b", help="workload name (default: gpt3-175b)")
+    add_pareto_args(p, points=32)
+    p.add_argument("--plot", metavar="FILE.png", help="write the front and the real systems")
+    p.add_argument(
+        "--worth",
+        action="store_true",
+        help="also the elasticities of time and pounds at the front's balanced design",
+    )
+    p.set_defaults(func=cmd_pareto)
+
+    p = sub.add_parser(
+        "demo",
+        help="the main job: a Pareto study of GPT-3 175B designs, time vs pounds, with a plot",
+        description=(
+            "The main job: 'dse pareto' for GPT-3 175B with its defaults (h100-like base design, "
+            "128 to 4,096 accelerators, 32 points): prints the front of buildable designs with "
+            "the real systems at the same counts and what each knob is worth at the front's "
+            "balanced design, and writes a plot."
+        ),
+    )
+    add_pareto_args(p, points=32)
     p.add_argument(
         "--plot",
         metavar="FILE.png",
@@ -322,8 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="plot path (default: dse-demo.png)",
     )
     p.add_argument("--no-plot", action="store_true", help="do not write the plot")
-    _add_common(p)
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd_pareto, worth=True)
     return parser
 
 
@@ -901,7 +986,7 @@ def cmd_sensitivity(args) -> int:
 
 
 def cmd_optimize(args) -> int:
-    from optimizers import Limits, optimize_design
+    from optimizers import optimize_design
 
     def progress(frac, message):
         if sys.stderr.isatty():
@@ -911,13 +996,7 @@ def cmd_optimize(args) -> int:
             if frac >= 1.0:
                 sys.stderr.write("\n")
 
-    limits = Limits(
-        max_gbp=args.max_gbp,
-        max_time_to_train_s=None
-        if args.max_time_to_train_min is None
-        else args.max_time_to_train_min * 60.0,
-        max_power_w=None if args.max_power_mw is None else args.max_power_mw * 1e6,
-    )
+    limits = _limits(args)
     out = optimize_design(
         args.workload,
         base=args.base,
@@ -943,7 +1022,7 @@ def cmd_optimize(args) -> int:
         return 1
     b = out["best"]
     d = b["design"]
-    print("\nBest buildable design:")
+    print(f"\nBest buildable design ({b['accelerators']} accelerators):")
     rows = [
         ["arrays per chip", f"{d['arrays_per_chip']:.0f}"],
         ["clock", f"{d['clock_hz'] / 1e9:.2f} GHz"],
@@ -984,65 +1063,201 @@ def cmd_optimize(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
+def cmd_pareto(args) -> int:
     from dse._api import resolve_workload
-    from dse._plots import plot_scale_study
-    from dse._studies import DEFAULT_COUNTS, elasticities, scale_study
+    from dse._studies import scale_study
+    from optimizers import pareto_designs
+
+    def progress(frac, message):
+        if args.json:
+            return
+        if sys.stderr.isatty():
+            bar = "#" * int(30 * frac)
+            sys.stderr.write(f"\r[{bar:<30}] {message}\x1b[K")
+            if frac >= 1.0:
+                sys.stderr.write("\n")
+        elif frac >= 1.0 or message.startswith(("step 200/", "final")):
+            sys.stderr.write(message + "\n")
+        sys.stderr.flush()
 
     wl = resolve_workload(args.workload)
     cal = _calibration(args)
     costs = _cost_model(args)
-    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if not args.json else None
-    study = scale_study(wl, counts=DEFAULT_COUNTS, cal=cal, costs=costs, progress=say)
-    if not study["front"]:
-        print("no feasible design found", file=sys.stderr)
-        return 1
-    fastest = study["front"][0]
-    ela = elasticities(fastest["system"], wl, fastest["accelerators"], cal=cal, costs=costs)
-    study["fastest_elasticities"] = dict(
-        system=fastest["system"], accelerators=fastest["accelerators"], **ela
+    systems = (
+        []
+        if args.systems.strip().lower() == "none"
+        else [x.strip() for x in args.systems.split(",") if x.strip()]
     )
-    if not args.no_plot:
-        plot_scale_study(study, args.plot)
-        study["plot"] = args.plot
+    out = pareto_designs(
+        wl,
+        base=args.base,
+        counts=args.accelerators,
+        points=args.points,
+        scalarisation=args.scalarisation,
+        limits=_limits(args),
+        calibration=cal,
+        costs=costs,
+        steps=args.steps,
+        seed=args.seed,
+        progress=progress,
+    )
+    if systems:
+        progress(1.0, f"evaluating {len(systems)} real systems at the same counts for comparison")
+        study = scale_study(wl, systems=systems, counts=out["counts"], cal=cal, costs=costs)
+        out["systems"] = study["points"]
+        out["systems_infeasible"] = study["infeasible"]
+        # How much each real point is beaten: the front's pounds at no more time.
+        for p in out["systems"]:
+            cheaper = [g for t, g in out["front_points"] if t <= p["time_to_train_s"]]
+            p["front_gbp_at_same_time"] = min(cheaper) if cheaper else None
+    else:
+        out["systems"], out["systems_infeasible"] = [], []
+    if out["front"] and getattr(args, "worth", False):
+        # What each knob is worth at the balanced design of the front (least
+        # sum of log time and log pounds relative to the front's extremes).
+        import dataclasses
+        import math
+
+        from dse._sensitivity import sensitivity
+        from hwmodels import get_design
+
+        t_min = min(f["time_to_train_s"] for f in out["front"])
+        c_min = min(f["total_gbp"] for f in out["front"])
+        knee = min(
+            out["front"],
+            key=lambda f: math.log(f["time_to_train_s"] / t_min) + math.log(f["total_gbp"] / c_min),
+        )
+        progress(1.0, "elasticities at the balanced design of the front")
+        base = get_design(args.base)
+        design = dataclasses.replace(
+            base,
+            name=f"{base.name}-pareto",
+            servers=knee["accelerators"] / base.accelerators_per_server,
+            **knee["design"],
+        )
+        rep = sensitivity(wl, design=design, calibration=cal, costs=costs, top=3)
+        out["balanced"] = dict(
+            accelerators=knee["accelerators"],
+            design=knee["design"],
+            time_to_train_s=knee["time_to_train_s"],
+            total_gbp=knee["total_gbp"],
+            elasticities=rep["elasticities"],
+            worth=rep["worth"],
+        )
+    plot = None if getattr(args, "no_plot", False) else args.plot
+    if plot and out["front"]:
+        from dse._plots import plot_design_front
+
+        plot_design_front(out, plot)
+        out["plot"] = plot
     if args.json:
-        _emit_json(study)
-        return 0
+        _emit_json(out)
+        return 0 if out["front"] else 1
     print(
-        f"\n{wl.name}: Pareto-optimal systems (time to train vs total pounds), of {len(study['points'])} feasible (system, scale) pairs"
+        f"\n{out['workload']}: Pareto-optimal buildable designs, time to train vs total pounds "
+        f"(base design '{out['base_design']}'; {out['starts']} starts x {out['steps']} Adam steps, "
+        f"{out['exact_evaluations']} exact evaluations; {out['front_size']} non-dominated, "
+        f"{len(out['front'])} shown)"
     )
-    rows = [
-        [
-            p["system"],
-            p["accelerators"],
-            f"{p['time_to_train_s'] / 60:.1f}",
-            _gbp(p["total_gbp"]),
-            _gbp(p["run_cost_gbp"]),
-            f"{p['energy_j'] / 3.6e9:.1f}",
-            f"{p['mfu']:.0%}",
-            f"tp{p['strategy']['tp']} pp{p['strategy']['pp']} dp{p['strategy']['dp']} gb{p['strategy']['global_batch']} {p['strategy']['precision']}",
-        ]
-        for p in study["front"]
-    ]
+    for s_ in out["skipped"]:
+        print(f"  skipped {s_['accelerators']} accelerators: {s_['reason']}")
+    if not out["front"]:
+        print("  no feasible design found")
+        return 1
+    rows = []
+    for f in out["front"]:
+        d = f["design"]
+        rows.append(
+            [
+                f["accelerators"],
+                f"{f['time_to_train_s'] / 60:.1f}",
+                _gbp(f["total_gbp"]),
+                _gbp(f["run_cost_gbp"]),
+                f"{f['energy_j'] / 3.6e9:.0f}",
+                f"{d['arrays_per_chip']:.0f}",
+                f"{d['clock_hz'] / 1e9:.2f}",
+                f"{d['sram_bytes'] / 1e6:.0f}",
+                f"{d['hbm_stacks']:.0f}x{d['hbm_bytes_per_stack'] / 2**30:.0f}",
+                f"{d['hbm_bw_bytes_per_s_per_stack'] / 1e12:.2f}",
+                f"{d['scaleup_bw_bytes_per_s'] / 1e9:.0f}",
+                f"{d['scaleout_bw_bytes_per_s'] * 8 / 1e9:.0f}",
+                f"{f['peak_bf16_flops_per_s'] / 1e12:.0f}",
+                f"{f['die_area_mm2']:.0f}",
+                f"{f['accelerator_power_w']:.0f}",
+                ",".join(f["active_constraints"]) or "-",
+            ]
+        )
     print(
         _table(
             rows,
-            ["system", "accelerators", "minutes", "total £", "run £", "MWh", "MFU", "strategy"],
+            [
+                "acc",
+                "minutes",
+                "total £",
+                "run £",
+                "MWh",
+                "arrays",
+                "GHz",
+                "SRAM MB",
+                "HBM GiB",
+                "TB/s/st",
+                "up GB/s",
+                "out Gb/s",
+                "bf16 TF",
+                "mm²",
+                "W",
+                "active constraints",
+            ],
         )
     )
-    print(
-        f"\nWhat each knob is worth at the fastest point ({fastest['system']} x {fastest['accelerators']}): elasticity d ln(metric) / d ln(parameter)"
-    )
-    items = sorted(ela["time_to_train_s"].items(), key=lambda kv: -abs(kv[1]))
-    rows = [
-        [k, f"{v:+.3f}", f"{ela['total_gbp'][k]:+.3f}"]
-        for k, v in items
-        if abs(v) > 1e-4 or abs(ela["total_gbp"][k]) > 1e-4
-    ]
-    print(_table(rows, ["parameter", "time to train", "total £"]))
-    if not args.no_plot:
-        print(f"\nwrote {args.plot}")
+    if out["systems"]:
+        print(
+            "\nReal systems at the same counts (best strategy each), and the front's pounds at no more time:"
+        )
+        rows = []
+        for p in sorted(out["systems"], key=lambda p: (p["system"], p["accelerators"])):
+            ref = p["front_gbp_at_same_time"]
+            saving = "-" if ref is None else f"{1 - ref / p['total_gbp']:+.0%}"
+            rows.append(
+                [
+                    p["system"],
+                    p["accelerators"],
+                    f"{p['time_to_train_s'] / 60:.1f}",
+                    _gbp(p["total_gbp"]),
+                    "-" if ref is None else _gbp(ref),
+                    saving,
+                ]
+            )
+        print(_table(rows, ["system", "acc", "minutes", "total £", "front £", "saving"]))
+    if out.get("balanced"):
+        b = out["balanced"]
+        print(
+            f"\nWhat each knob is worth at the balanced design ({b['accelerators']} accelerators, "
+            f"{b['time_to_train_s'] / 60:.1f} min, {_gbp(b['total_gbp'])}): elasticity "
+            "d ln(metric) / d ln(parameter), largest first"
+        )
+        e = b["elasticities"]
+        items = sorted(
+            e["time_to_train_s"].items(),
+            key=lambda kv: -(abs(kv[1]) + abs(e["total_gbp"][kv[0]])),
+        )
+        rows = [[k, f"{v:+.3f}", f"{e['total_gbp'][k]:+.3f}"] for k, v in items[:10]]
+        print(_table(rows, ["parameter", "time to train", "total £"]))
+    if out.get("plot"):
+        print(f"\nwrote {out['plot']}")
     return 0
+
+
+def _limits(args):
+    from optimizers import Limits
+
+    return Limits(
+        max_gbp=args.max_gbp,
+        max_time_to_train_s=None
+        if args.max_time_to_train_min is None
+        else args.max_time_to_train_min * 60.0,
+        max_power_w=None if args.max_power_mw is None else args.max_power_mw * 1e6,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,3 +26,14 @@ def cal():
     from dse import load_calibration
 
     return load_calibration()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compilation_cache(tmp_path_factory):
+    """A persistent XLA compilation cache for the session: searches that build
+    the same problem twice (same seed, CLI and API) compile once."""
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla-cache")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    yield
