@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-time-to-train-min", type=float, help="time-to-train limit, minutes")
     p.add_argument("--max-power-mw", type=float, help="power cap of the whole system, MW")
     p.add_argument("--starts", type=int, default=8, help="random starts run at once (8)")
-    p.add_argument("--steps", type=int, default=150, help="Adam steps (150)")
+    p.add_argument("--steps", type=int, default=200, help="Adam steps (200)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the starts (0)")
     _add_common(p)
     _add_costs(p, server_overrides=False)
@@ -1173,7 +1173,7 @@ def cmd_pareto(args) -> int:
                 f"{f['time_to_train_s'] / 60:.1f}",
                 _gbp(f["total_gbp"]),
                 _gbp(f["run_cost_gbp"]),
-                f"{f['energy_j'] / 3.6e9:.0f}",
+                f"{f['energy_j'] / 3.6e9:.2f}",
                 f"{d['arrays_per_chip']:.0f}",
                 f"{d['clock_hz'] / 1e9:.2f}",
                 f"{d['sram_bytes'] / 1e6:.0f}",

@@ -12,8 +12,9 @@ strategy search, plus penalties on the smooth excess of every constraint: the
 hardware's own (reticle, power density, HBM per stack, shoreline, precision
 floors) and the user's (budget, power cap, time limit). Along the run the
 softmin temperature of the strategy search anneals geometrically from 4x to 1x
-its default and the penalty weight grows tenfold, so the relaxed problem
-tightens as it converges.
+its default, the penalty weight grows tenfold and the width of the smooth
+excess over each limit shrinks from 2% to 0.1%, so the relaxed problem
+tightens as it converges and its optimum can sit on an active constraint.
 
 Then each start's design is projected to a buildable one (``project``: the
 space's grids), re-evaluated with the exact model (the fastest strategy, not
@@ -39,7 +40,15 @@ from dse._strategy import StrategyPins
 from hwmodels import CONSTRAINTS, DesignParams, violated_constraints
 from optimizers._objectives import OBJECTIVES, SCALARISATIONS, scalarise, scalarise_np
 from optimizers._problem import METRIC_KEYS, DesignProblem, Limits
-from optimizers._space import SEARCH_SPACE, neighbours, project, to_values, to_z
+from optimizers._space import (
+    SEARCH_SPACE,
+    neighbours,
+    pair_neighbours,
+    project,
+    random_rounding,
+    to_values,
+    to_z,
+)
 
 __all__ = ["OBJECTIVES", "SEARCH_SPACE", "Limits", "optimize_design", "project", "search"]
 
@@ -47,6 +56,10 @@ _ACTIVE_RATIO = 0.97  # a constraint at >= 97% of its limit is reported active
 _HOT = 4.0  # initial softmin temperature, in multiples of the default
 _PENALTY = (30.0, 300.0)  # quadratic penalty weight, first and last step
 _LINEAR_PENALTY = 10.0
+# Width of the smooth excess over a limit (relative), first and last step: a
+# narrow width at the end lets the relaxed optimum sit on an active constraint
+# (a 1% width would keep it ~2% inside, biasing every constrained optimum).
+_WIDTH = (0.02, 0.001)
 
 
 def _whole(name, v, lo):
@@ -62,11 +75,13 @@ def search(
     weights: np.ndarray,
     metric_idx: tuple[int, ...],
     scalarisation: str = "log-sum",
-    steps: int = 150,
-    learning_rate: float = 0.08,
+    steps: int = 200,
+    learning_rate: float = 0.15,
     optimizer: optax.GradientTransformation | None = None,
     seed: int = 0,
     polish_rounds: int = 3,
+    pair_polish: int = 0,
+    roundings: int = 8,
     progress=None,
 ) -> dict:
     """Descend, project and polish a batch of starts of one problem.
@@ -82,6 +97,13 @@ def search(
         optimizer: Any Optax transform (overrides the default).
         seed: Seed of the random starts.
         polish_rounds: Rounds of the neighbourhood search.
+        pair_polish: After the single-step polish, this many of the best
+            distinct starts (by their own scores; meaningful when every start
+            has the same objective) also try steps in two parameters at once,
+            until no step improves or ``polish_rounds`` rounds.
+        roundings: Random roundings of each start's relaxed design evaluated
+            besides its nearest buildable design (``random_rounding``); the
+            best of them starts the polish.
         progress: Optional callable ``(fraction, message)``.
 
     Returns:
@@ -137,21 +159,21 @@ def search(
     cands, logp = problem.cands, problem.logp
     utopia_j = jnp.asarray(utopia_log)
 
-    def loss(z, k, w, ref, temperature, penalty):
+    def loss(z, k, w, ref, temperature, penalty, width):
         values = to_values(z, space)
         cands_k = jax.tree_util.tree_map(lambda x: x[k], cands)
         m, ratios = problem._smooth_one(values, k, cands_k, logp[k], temperature)
         log_f = jnp.log(m[idx]) - ref
         s = scalarise(scalarisation, log_f, w, utopia_j)
-        excess = sum(jax.nn.softplus((r - 1.0) / 0.01) * 0.01 for r in ratios.values())
+        excess = sum(jax.nn.softplus((r - 1.0) / width) * width for r in ratios.values())
         return s + penalty * excess**2 + _LINEAR_PENALTY * excess
 
     grad_fn = jax.value_and_grad(loss)
 
     @jax.jit
-    def step(z, state, k, w, ref, temperature, penalty):
-        values, grads = jax.vmap(grad_fn, in_axes=(0, 0, 0, 0, None, None))(
-            z, k, w, ref, temperature, penalty
+    def step(z, state, k, w, ref, temperature, penalty, width):
+        values, grads = jax.vmap(grad_fn, in_axes=(0, 0, 0, 0, None, None, None))(
+            z, k, w, ref, temperature, penalty, width
         )
         updates, state = opt.update(grads, state, z)
         return optax.apply_updates(z, updates), state, values
@@ -164,7 +186,8 @@ def search(
         frac = s / max(steps - 1, 1)
         temperature = DEFAULT_TEMPERATURE * _HOT ** (1.0 - frac)
         penalty = _PENALTY[0] * (_PENALTY[1] / _PENALTY[0]) ** frac
-        z, state, values = step(z, state, k_j, w_j, ref_j, temperature, penalty)
+        width = _WIDTH[0] * (_WIDTH[1] / _WIDTH[0]) ** frac
+        z, state, values = step(z, state, k_j, w_j, ref_j, temperature, penalty, width)
         values = np.asarray(values)
         history.append(float(np.nanmin(values)) if np.any(np.isfinite(values)) else math.nan)
         if progress and ((s + 1) % 10 == 0 or s + 1 == steps):
@@ -225,8 +248,18 @@ def search(
     evaluate_all(
         [(current[b], ks[b]) for b in range(n_starts)] + [(base_values, k) for k in np.unique(ks)]
     )
-    chosen = [key_of(current[b], ks[b]) for b in range(n_starts)]
-    best_score = [score(chosen[b], b) for b in range(n_starts)]
+    round_rng = np.random.default_rng(seed + 104729)
+    rounded = [
+        random_rounding(relaxed[b]["values"], space, round_rng, roundings) for b in range(n_starts)
+    ]
+    evaluate_all([(v, ks[b]) for b in range(n_starts) for v in rounded[b]])
+    chosen, best_score = [], []
+    for b in range(n_starts):
+        keys = [key_of(current[b], ks[b])] + [key_of(v, ks[b]) for v in rounded[b]]
+        scores = [score(key, b) for key in keys]
+        j = int(np.argmin(scores))
+        chosen.append(keys[j])
+        best_score.append(scores[j])
     for r in range(polish_rounds):
         pairs = []
         for b in range(n_starts):
@@ -246,6 +279,36 @@ def search(
             progress(
                 0.8 + 0.15 * (r + 1) / polish_rounds,
                 f"polish round {r + 1}: {improved} starts improved ({len(evaluated)} exact evaluations)",
+            )
+        if not improved:
+            break
+    # Two-parameter steps for the best few starts.
+    order = sorted(range(n_starts), key=lambda b: best_score[b])
+    leaders = []
+    for b in order:
+        if len(leaders) >= pair_polish or not math.isfinite(best_score[b]):
+            break
+        if chosen[b] not in {chosen[x] for x in leaders}:
+            leaders.append(b)
+    for r in range(polish_rounds if leaders else 0):
+        moves = {
+            b: neighbours(evaluated[chosen[b]]["values"], space)
+            + pair_neighbours(evaluated[chosen[b]]["values"], space)
+            for b in leaders
+        }
+        evaluate_all([(nb, ks[b]) for b in leaders for nb in moves[b]])
+        improved = 0
+        for b in leaders:
+            for nb in moves[b]:
+                key = key_of(nb, ks[b])
+                sc = score(key, b)
+                if sc < best_score[b] - 1e-12:
+                    chosen[b], best_score[b] = key, sc
+                    improved += 1
+        if progress:
+            progress(
+                0.95,
+                f"pair polish round {r + 1}: {improved} moves ({len(evaluated)} exact evaluations)",
             )
         if not improved:
             break
@@ -315,11 +378,12 @@ def optimize_design(
     costs=None,
     space: dict | None = None,
     starts: int = 8,
-    steps: int = 150,
-    learning_rate: float = 0.08,
+    steps: int = 200,
+    learning_rate: float = 0.15,
     optimizer: optax.GradientTransformation | None = None,
     seed: int = 0,
     polish_rounds: int = 8,
+    pair_polish: int = 2,
     keep: int = 48,
     progress=None,
     problem: DesignProblem | None = None,
@@ -345,6 +409,7 @@ def optimize_design(
         optimizer: Any Optax transform instead of the default Adam.
         seed: Random seed of the starts.
         polish_rounds: Rounds of the discrete neighbourhood search.
+        pair_polish: Best starts that also try two-parameter steps.
         keep: Strategies kept per reference design (``DesignProblem``).
         progress: Optional callable ``(fraction, message)``.
         problem: A prebuilt ``DesignProblem`` (then workload, base,
@@ -394,6 +459,7 @@ def optimize_design(
         optimizer=optimizer,
         seed=seed,
         polish_rounds=polish_rounds,
+        pair_polish=pair_polish,
         progress=progress,
     )
     metric = METRIC_KEYS[k_obj]

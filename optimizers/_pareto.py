@@ -69,7 +69,7 @@ def pareto_designs(
     costs=None,
     space=None,
     steps: int = 200,
-    learning_rate: float = 0.08,
+    learning_rate: float = 0.15,
     optimizer=None,
     seed: int = 0,
     polish_rounds: int = 8,
@@ -159,7 +159,15 @@ def pareto_designs(
             [r["metrics"]["time_to_train_s"] for r in feasible],
             [r["metrics"]["total_gbp"] for r in feasible],
         )
-        chosen = [feasible[i] for i in idx]
+        # Final evaluation (every strategy) of twice as many designs as will be
+        # shown, evenly spread along the front of the exact (pruned) metrics.
+        spread_in = [
+            dict(
+                time_to_train_s=r["metrics"]["time_to_train_s"], total_gbp=r["metrics"]["total_gbp"]
+            )
+            for r in feasible
+        ]
+        chosen = [feasible[i] for i in _spread(spread_in, idx, 2 * points)]
         if progress:
             progress(0.97, f"final evaluation of {len(chosen)} designs over every strategy")
         finals = problem.final([r["values"] for r in chosen], [r["k"] for r in chosen])

@@ -276,6 +276,55 @@ class DesignProblem:
         """Smooth metrics ``[B, 4]`` and constraint ratios ``{name: [B]}``."""
         return self.smooth_z(z, jnp.asarray(k), self.cands, self.logp, temperature)
 
+    def exact_arrays(self, values: dict, ks, *, chunk: int = _EXACT_CHUNK) -> dict:
+        """Exact evaluation (pruned strategy set) of a batch given as arrays.
+
+        Args:
+            values: Free field -> ``[N]`` values.
+            ks: Count index per design, ``[N]``.
+            chunk: Designs per compiled call (the batch is padded to it).
+
+        Returns:
+            Dict of NumPy arrays: ``metrics`` ``[N, 4]`` (``METRIC_KEYS``),
+            ``ratios`` (name -> ``[N]``), ``feasible`` ``[N]`` bool (memory
+            fits, every ratio <= 1, finite metrics), ``power_w`` ``[N]``.
+        """
+        ks = np.asarray(ks, dtype=int).reshape(-1)
+        n = len(ks)
+        parts = []
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            pad = chunk - (stop - start)
+            batch = {
+                k: jnp.asarray(
+                    np.pad(np.asarray(v[start:stop], dtype=float), (0, pad), mode="edge")
+                )
+                for k, v in values.items()
+            }
+            kk = jnp.asarray(np.pad(ks[start:stop], (0, pad), mode="edge"))
+            m, ratios, fits, power = self._exact(batch, kk, self.cands, self.logp)
+            cut = stop - start
+            parts.append(
+                (
+                    np.asarray(m)[:cut],
+                    {k: np.asarray(r)[:cut] for k, r in ratios.items()},
+                    np.asarray(fits)[:cut],
+                    np.asarray(power)[:cut],
+                )
+            )
+        m = np.concatenate([p[0] for p in parts])
+        ratios = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
+        feasible = np.concatenate([p[2] for p in parts]) > 0.5
+        for r in ratios.values():
+            feasible &= r <= 1.0
+        feasible &= np.all(np.isfinite(m), axis=1)
+        return dict(
+            metrics=m,
+            ratios=ratios,
+            feasible=feasible,
+            power_w=np.concatenate([p[3] for p in parts]),
+        )
+
     def exact(self, values_list: list[dict], ks: list[int]) -> list[dict]:
         """Exact evaluation (pruned strategy set) of designs with count indices.
 
@@ -284,30 +333,18 @@ class DesignProblem:
             ``ratios``, ``feasible`` (memory fits and every ratio <= 1),
             ``power_w``.
         """
-        out = []
-        for start in range(0, len(values_list), _EXACT_CHUNK):
-            vals = values_list[start : start + _EXACT_CHUNK]
-            kk = list(ks[start : start + _EXACT_CHUNK])
-            n = len(vals)
-            vals = vals + [vals[0]] * (_EXACT_CHUNK - n)
-            kk = kk + [kk[0]] * (_EXACT_CHUNK - n)
-            batch = {k: jnp.asarray([v[k] for v in vals]) for k in self.space}
-            m, ratios, fits, power = self._exact(batch, jnp.asarray(kk), self.cands, self.logp)
-            m, fits, power = np.asarray(m), np.asarray(fits), np.asarray(power)
-            ratios = {k: np.asarray(v) for k, v in ratios.items()}
-            for i in range(n):
-                r = {k: float(v[i]) for k, v in ratios.items()}
-                ok = bool(fits[i] > 0.5) and all(x <= 1.0 for x in r.values())
-                ok = ok and bool(np.all(np.isfinite(m[i])))
-                out.append(
-                    dict(
-                        metrics=dict(zip(METRIC_KEYS, (float(x) for x in m[i]), strict=True)),
-                        ratios=r,
-                        feasible=ok,
-                        power_w=float(power[i]),
-                    )
-                )
-        return out
+        if not values_list:
+            return []
+        a = self.exact_arrays({k: [v[k] for v in values_list] for k in self.space}, ks)
+        return [
+            dict(
+                metrics=dict(zip(METRIC_KEYS, (float(x) for x in a["metrics"][i]), strict=True)),
+                ratios={k: float(r[i]) for k, r in a["ratios"].items()},
+                feasible=bool(a["feasible"][i]),
+                power_w=float(a["power_w"][i]),
+            )
+            for i in range(len(values_list))
+        ]
 
     def final(self, values_list: list[dict], ks: list[int]) -> list[dict]:
         """Exact evaluation over every valid strategy, as ``dse evaluate`` reports.

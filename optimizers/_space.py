@@ -16,7 +16,17 @@ import jax
 
 from hwmodels import DESIGN_BOUNDS, DESIGN_FIELDS
 
-__all__ = ["SEARCH_SPACE", "check_space", "project", "neighbours", "to_values", "to_z", "grid_size"]
+__all__ = [
+    "SEARCH_SPACE",
+    "check_space",
+    "grid_size",
+    "neighbours",
+    "pair_neighbours",
+    "project",
+    "random_rounding",
+    "to_values",
+    "to_z",
+]
 
 GiB = 2.0**30
 
@@ -142,16 +152,65 @@ def project(values: Mapping, space: Mapping = SEARCH_SPACE) -> dict:
     return out
 
 
+def _bracket(v: float, lo: float, hi: float, grid) -> tuple[float, float, float]:
+    """The grid values just below and above ``v`` and ``v``'s position between
+    them in log space (0 at the lower, 1 at the upper)."""
+    kind, arg = grid
+    v = min(max(v, lo), hi)
+    if kind == "step":
+        first, last = math.ceil(lo / arg - 1e-9), math.floor(hi / arg + 1e-9)
+        below = min(max(math.floor(v / arg), first), last) * arg
+        above = min(max(math.ceil(v / arg), first), last) * arg
+        below = max(below, first * arg)
+    else:
+        below = max([a for a in arg if a <= v], default=arg[0])
+        above = min([a for a in arg if a >= v], default=arg[-1])
+    if above <= below or below <= 0:
+        return below, above, 0.0
+    return below, above, math.log(v / below) / math.log(above / below)
+
+
+def random_rounding(values: Mapping, space: Mapping, rng, count: int) -> list[dict]:
+    """``count`` buildable designs around a relaxed one: each parameter rounds
+    down or up to the grid values bracketing it, up with probability equal to
+    its log-space position between them (randomised rounding)."""
+    brackets = {k: _bracket(float(values[k]), lo, hi, g) for k, (lo, hi, g) in space.items()}
+    out = []
+    for _ in range(count):
+        out.append(
+            {
+                k: (above if rng.uniform() < u else below)
+                for k, (below, above, u) in brackets.items()
+            }
+        )
+    return out
+
+
+def _steps(values: Mapping, k: str, space: Mapping) -> list[float]:
+    """The values one grid step below and above ``values[k]`` (inside the box)."""
+    lo, hi, (kind, arg) = space[k]
+    if kind == "step":
+        options = [values[k] - arg, values[k] + arg]
+    else:
+        i = min(range(len(arg)), key=lambda j: abs(arg[j] - values[k]))
+        options = [arg[j] for j in (i - 1, i + 1) if 0 <= j < len(arg)]
+    return [v for v in options if lo - 1e-9 * abs(lo) <= v <= hi + 1e-9 * abs(hi)]
+
+
 def neighbours(values: Mapping, space: Mapping = SEARCH_SPACE) -> list[dict]:
     """Designs one grid step away in one parameter."""
+    return [dict(values, **{k: v}) for k in space for v in _steps(values, k, space)]
+
+
+def pair_neighbours(values: Mapping, space: Mapping = SEARCH_SPACE) -> list[dict]:
+    """Designs one grid step away in each of two parameters (trades such as
+    fewer arrays at a higher clock, which no single step reaches when a
+    constraint is active)."""
+    names = list(space)
     out = []
-    for k, (lo, hi, (kind, arg)) in space.items():
-        if kind == "step":
-            options = [values[k] - arg, values[k] + arg]
-        else:
-            i = min(range(len(arg)), key=lambda j: abs(arg[j] - values[k]))
-            options = [arg[j] for j in (i - 1, i + 1) if 0 <= j < len(arg)]
-        for v in options:
-            if lo - 1e-9 * abs(lo) <= v <= hi + 1e-9 * abs(hi):
-                out.append(dict(values, **{k: v}))
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            for va in _steps(values, a, space):
+                for vb in _steps(values, b, space):
+                    out.append(dict(values, **{a: va, b: vb}))
     return out
