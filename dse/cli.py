@@ -330,6 +330,35 @@ def build_parser() -> argparse.ArgumentParser:
     _add_costs(p, server_overrides=False)
     p.set_defaults(func=cmd_optimize)
 
+    p = sub.add_parser(
+        "sweep",
+        help="evaluate a described design space, streamed to a folder; resumable",
+        description=(
+            "Evaluate every design of a space file (TOML: free design parameters with their "
+            "values or ranges, accelerator counts, grid / random / Sobol sampling; see "
+            "studies/spaces/example.toml) with the exact model, sharded over the local JAX "
+            "devices (and over processes under jax.distributed), streaming chunks of results "
+            "to DIR with a progress line and an ETA. Killed at any time, --resume continues "
+            "without losing or recomputing a finished chunk. --summarise DIR prints the best "
+            "designs and the Pareto front of what was evaluated."
+        ),
+    )
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--space", metavar="FILE", help="space file (TOML or JSON)")
+    g.add_argument("--summarise", metavar="DIR", help="summarise the sweep in DIR")
+    p.add_argument("--workload", help="workload (default: the space file's, else gpt3-175b)")
+    p.add_argument("--out", metavar="DIR", help="output folder (required with --space)")
+    p.add_argument("--resume", action="store_true", help="continue the sweep in --out")
+    p.add_argument("--top", type=int, default=5, help="--summarise: best designs per metric (5)")
+    g = p.add_argument_group(
+        "several hosts (jax.distributed; start one process per host, each with its own id)"
+    )
+    g.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
+    g.add_argument("--num-processes", type=int, help="number of processes")
+    g.add_argument("--process-id", type=int, help="this process's id, 0 .. N-1")
+    _add_common(p)
+    p.set_defaults(func=cmd_sweep)
+
     def add_pareto_args(p, *, points: int):
         p.add_argument("--workload", default="gpt3-175b", help="workload name or FILE.py:FUNCTION")
         p.add_argument("--base", default="h100-like", metavar="NAME|FILE", help="base design")
@@ -1246,6 +1275,98 @@ def cmd_pareto(args) -> int:
     if out.get("plot"):
         print(f"\nwrote {out['plot']}")
     return 0
+
+
+def cmd_sweep(args) -> int:
+    from optimizers._sweep import load_space, run_sweep, summarise_sweep
+
+    if args.summarise:
+        out = summarise_sweep(args.summarise, top=args.top)
+        if args.json:
+            _emit_json(out)
+            return 0
+        print(
+            f"{out['workload']}: {out['evaluated']:,} of {out['total']:,} designs evaluated, "
+            f"{out.get('feasible', 0):,} feasible ({out['out']})"
+        )
+        for metric, rows in out.get("best", {}).items():
+            print(f"\nBest by {metric}:")
+            print(_sweep_table(rows))
+        if out.get("front"):
+            print(f"\nPareto front, time to train vs total pounds ({len(out['front'])} designs):")
+            print(_sweep_table(out["front"]))
+        return 0
+    if not args.out:
+        raise ValueError("--out is required with --space: the folder the results stream to")
+    space = load_space(args.space)
+    given = [
+        args.coordinator is not None,
+        args.num_processes is not None,
+        args.process_id is not None,
+    ]
+    if any(given):
+        if not all(given):
+            raise ValueError(
+                "--coordinator, --num-processes and --process-id go together (all or none)"
+            )
+        if args.num_processes < 1 or not 0 <= args.process_id < args.num_processes:
+            raise ValueError(
+                f"--process-id={args.process_id} with --num-processes={args.num_processes} is "
+                "not allowed: 0 <= id < number of processes"
+            )
+        import jax
+
+        jax.distributed.initialize(
+            coordinator_address=args.coordinator,
+            num_processes=args.num_processes,
+            process_id=args.process_id,
+        )
+
+    def progress(done, total, message):
+        if args.json:
+            return
+        line = f"chunk {done}/{total}: {message}"
+        if sys.stderr.isatty():
+            bar = "#" * int(30 * done / max(total, 1))
+            sys.stderr.write(f"\r[{bar:<30}] {line}\x1b[K" + ("\n" if done >= total else ""))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    res = run_sweep(
+        space,
+        args.out,
+        workload=args.workload,
+        resume=args.resume,
+        calibration=_calibration(args),
+        progress=progress,
+    )
+    if args.json:
+        _emit_json(res)
+        return 0
+    rate = res["evals_per_s"]
+    print(
+        f"{res['total']:,} designs in {res['chunks']} chunks: {res['computed']} computed, "
+        f"{res['skipped']} already done; "
+        + (f"{rate:,.0f} designs/s on {res['devices']} device(s); " if rate else "")
+        + f"results in {res['out']} (dse sweep --summarise {res['out']})"
+    )
+    return 0
+
+
+def _sweep_table(rows: list[dict]) -> str:
+    names = list(rows[0]["design"])
+    table = [
+        [
+            r["accelerators"],
+            f"{r['time_to_train_s'] / 60:.1f}",
+            _gbp(r["total_gbp"]),
+            f"{r['energy_j'] / 3.6e9:.2f}",
+            *[f"{r['design'][n]:.4g}" for n in names],
+        ]
+        for r in rows
+    ]
+    return _table(table, ["acc", "minutes", "total £", "MWh", *names])
 
 
 def _limits(args):

@@ -276,13 +276,35 @@ class DesignProblem:
         """Smooth metrics ``[B, 4]`` and constraint ratios ``{name: [B]}``."""
         return self.smooth_z(z, jnp.asarray(k), self.cands, self.logp, temperature)
 
-    def exact_arrays(self, values: dict, ks, *, chunk: int = _EXACT_CHUNK) -> dict:
+    def _placement(self, devices):
+        """Shardings that split the batch over ``devices`` and replicate the
+        strategy tables (cached per device set)."""
+        key = tuple(d.id for d in devices)
+        if getattr(self, "_placed_key", None) != key:
+            from jax.sharding import Mesh, NamedSharding
+            from jax.sharding import PartitionSpec as P
+
+            mesh = Mesh(np.asarray(devices), ("batch",))
+            batch, replicated = NamedSharding(mesh, P("batch")), NamedSharding(mesh, P())
+            self._placed = (
+                batch,
+                jax.device_put(self.cands, replicated),
+                jax.device_put(self.logp, replicated),
+            )
+            self._placed_key = key
+        return self._placed
+
+    def exact_arrays(self, values: dict, ks, *, chunk: int = _EXACT_CHUNK, devices=None) -> dict:
         """Exact evaluation (pruned strategy set) of a batch given as arrays.
 
         Args:
             values: Free field -> ``[N]`` values.
             ks: Count index per design, ``[N]``.
             chunk: Designs per compiled call (the batch is padded to it).
+            devices: JAX devices to shard each call's batch over (a ``Mesh``
+                with one ``batch`` axis; the strategy tables are replicated);
+                ``None`` or one device: no sharding. ``chunk`` is rounded up
+                to a multiple of their number.
 
         Returns:
             Dict of NumPy arrays: ``metrics`` ``[N, 4]`` (``METRIC_KEYS``),
@@ -291,6 +313,10 @@ class DesignProblem:
         """
         ks = np.asarray(ks, dtype=int).reshape(-1)
         n = len(ks)
+        cands, logp, shard = self.cands, self.logp, None
+        if devices is not None and len(devices) > 1:
+            chunk = -(-chunk // len(devices)) * len(devices)
+            shard, cands, logp = self._placement(list(devices))
         parts = []
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
@@ -302,7 +328,9 @@ class DesignProblem:
                 for k, v in values.items()
             }
             kk = jnp.asarray(np.pad(ks[start:stop], (0, pad), mode="edge"))
-            m, ratios, fits, power = self._exact(batch, kk, self.cands, self.logp)
+            if shard is not None:
+                batch, kk = jax.device_put((batch, kk), shard)
+            m, ratios, fits, power = self._exact(batch, kk, cands, logp)
             cut = stop - start
             parts.append(
                 (
