@@ -48,6 +48,49 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_samples(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "uncertainty (designs: technology constants drawn within their ranges)"
+    )
+    g.add_argument(
+        "--samples",
+        type=int,
+        help="Monte Carlo samples: report the 10th, 50th and 90th percentiles",
+    )
+    g.add_argument("--samples-seed", type=int, default=0, help="seed of the samples (0)")
+
+
+def _uncertainty(workload, design, accelerators, args, cal, costs) -> dict | None:
+    if args.samples is None:
+        return None
+    from dse._uncertainty import design_uncertainty
+
+    return design_uncertainty(
+        workload,
+        design,
+        accelerators=accelerators,
+        samples=args.samples,
+        seed=args.samples_seed,
+        calibration=cal,
+        costs=costs,
+    )
+
+
+def _print_uncertainty(u: dict, indent: str = "  ") -> None:
+    p = u["percentiles"]
+    print(
+        f"{indent}uncertainty ({u['samples']} samples of {len(u['varied'])} technology constants; "
+        "p10 / median / p90):"
+    )
+    print(
+        f"{indent}  time to train {p['time_to_train_s']['p10'] / 60:.1f} / "
+        f"{p['time_to_train_s']['p50'] / 60:.1f} / {p['time_to_train_s']['p90'] / 60:.1f} min; "
+        f"total {_gbp(p['total_gbp']['p10'])} / {_gbp(p['total_gbp']['p50'])} / "
+        f"{_gbp(p['total_gbp']['p90'])}; energy {p['energy_j']['p10'] / 3.6e9:.2f} / "
+        f"{p['energy_j']['p50'] / 3.6e9:.2f} / {p['energy_j']['p90'] / 3.6e9:.2f} MWh"
+    )
+
+
 def _add_costs(p: argparse.ArgumentParser, *, server_overrides: bool = True) -> None:
     g = p.add_argument_group("cost constants (ARIA method; defaults from its worked example)")
     for flag, _, text in _COST_FLAGS:
@@ -122,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="accelerator count (default: 512, or with --design the design's servers x "
         "accelerators per server)",
     )
+    _add_samples(p)
     g = p.add_argument_group("pin parts of the strategy (default: searched)")
     g.add_argument(
         "--tp", type=int, help="tensor-parallel degree (power of two dividing the heads)"
@@ -326,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--starts", type=int, default=8, help="random starts run at once (8)")
     p.add_argument("--steps", type=int, default=200, help="Adam steps (200)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the starts (0)")
+    _add_samples(p)
     _add_common(p)
     _add_costs(p, server_overrides=False)
     p.set_defaults(func=cmd_optimize)
@@ -395,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="real systems marked on the plot and listed for comparison, evaluated at the "
             "same counts ('none' for none; default " + ",".join(MARKED_SYSTEMS) + ")",
         )
+        _add_samples(p)
         _add_common(p)
         _add_costs(p, server_overrides=False)
 
@@ -674,6 +720,20 @@ def cmd_evaluate(args) -> int:
         )
     design = result.get("design")
     ok = result["feasible"] and (design is None or design["feasible"])
+    if args.samples is not None:
+        if args.design is None:
+            raise ValueError(
+                "--samples needs --design: the uncertain constants are the technology table's, "
+                "which derived designs use (presets are datasheet figures)"
+            )
+        result["uncertainty"] = _uncertainty(
+            common["workload"],
+            args.design,
+            args.accelerators,
+            args,
+            common["calibration"],
+            common["costs"],
+        )
     if args.json:
         _emit_json(result)
         return 0 if ok else 1
@@ -726,6 +786,8 @@ def cmd_evaluate(args) -> int:
     print(f"  total              {_gbp(result['total_gbp']):>14}")
     print(f"  one run            {_gbp(result['run_cost_gbp']):>14}")
     print(f"  energy of one run  {result['energy_j'] / 3.6e9:10.2f} MWh")
+    if result.get("uncertainty"):
+        _print_uncertainty(result["uncertainty"])
     return 0 if ok else 1
 
 
@@ -1039,6 +1101,15 @@ def cmd_optimize(args) -> int:
         seed=args.seed,
         progress=progress,
     )
+    if out["best"] and args.samples is not None:
+        out["best"]["uncertainty"] = _uncertainty(
+            args.workload,
+            _built(args.base, out["best"]),
+            out["best"]["accelerators"],
+            args,
+            _calibration(args),
+            _cost_model(args),
+        )
     if args.json:
         _emit_json(out)
         return 0 if out["best"] else 1
@@ -1085,6 +1156,8 @@ def cmd_optimize(args) -> int:
             or "none"
         )
     )
+    if b.get("uncertainty"):
+        _print_uncertainty(b["uncertainty"])
     print(
         f"\nRelaxed optimum {out['relaxed']['objective']:.6g}; projected {out['gap']:+.2%} from it; "
         f"{out['evaluations']} exact evaluations, {out['starts']} starts x {out['steps']} steps."
@@ -1173,6 +1246,14 @@ def cmd_pareto(args) -> int:
             elasticities=rep["elasticities"],
             worth=rep["worth"],
         )
+    if out["front"] and args.samples is not None:
+        progress(
+            1.0, f"uncertainty of {len(out['front'])} front designs ({args.samples} samples each)"
+        )
+        for f in out["front"]:
+            f["uncertainty"] = _uncertainty(
+                wl, _built(args.base, f), f["accelerators"], args, cal, costs
+            )
     plot = None if getattr(args, "no_plot", False) else args.plot
     if plot and out["front"]:
         from dse._plots import plot_design_front
@@ -1239,6 +1320,23 @@ def cmd_pareto(args) -> int:
             ],
         )
     )
+    if out["front"] and out["front"][0].get("uncertainty"):
+        print(
+            "\nUncertainty of the front (technology constants within their ranges; p10 / median / p90):"
+        )
+        rows = []
+        for f in out["front"]:
+            p = f["uncertainty"]["percentiles"]
+            rows.append(
+                [
+                    f["accelerators"],
+                    " / ".join(
+                        f"{p['time_to_train_s'][q] / 60:.1f}" for q in ("p10", "p50", "p90")
+                    ),
+                    " / ".join(_gbp(p["total_gbp"][q]) for q in ("p10", "p50", "p90")),
+                ]
+            )
+        print(_table(rows, ["acc", "minutes", "total £"]))
     if out["systems"]:
         print(
             "\nReal systems at the same counts (best strategy each), and the front's pounds at no more time:"
@@ -1367,6 +1465,19 @@ def _sweep_table(rows: list[dict]) -> str:
         for r in rows
     ]
     return _table(table, ["acc", "minutes", "total £", "MWh", *names])
+
+
+def _built(base: str, found: dict):
+    """The base design with a search result's free parameters and count."""
+    from hwmodels import get_design
+
+    d = get_design(base)
+    return dataclasses.replace(
+        d,
+        name=f"{d.name}-optimised",
+        servers=found["accelerators"] / float(d.accelerators_per_server),
+        **found["design"],
+    )
 
 
 def _limits(args):

@@ -322,7 +322,8 @@ def run_sweep(
 
     Returns:
         Dict with ``out``, ``total`` designs, ``chunks``, ``computed`` and
-        ``skipped`` chunk counts, ``evals_per_s`` and ``wall_s``.
+        ``skipped`` chunk counts, ``evals_per_s`` (compile included),
+        ``steady_evals_per_s`` (after the first chunk) and ``wall_s``.
 
     Raises:
         ValueError: ``out`` holds another sweep or unrelated files without
@@ -400,6 +401,7 @@ def run_sweep(
         todo = todo[:max_chunks]
     t0 = time.perf_counter()
     evaluated = 0
+    t_first, n_first = None, 0
     for j, i in enumerate(todo):
         index, values, k = sample_chunk(space, i)
         res = problem.exact_arrays(values, k, chunk=mesh_chunk, devices=devices)
@@ -415,6 +417,8 @@ def run_sweep(
         )
         _atomic_write(_chunk_path(out, i), lambda p, a=arrays: _savez(p, a))
         evaluated += len(index)
+        if t_first is None:  # the first chunk carries the compile
+            t_first, n_first = time.perf_counter(), evaluated
         if progress:
             elapsed = time.perf_counter() - t0
             rate = evaluated / max(elapsed, 1e-9)
@@ -424,7 +428,11 @@ def run_sweep(
                 len(mine),
                 f"{evaluated:,} designs, {rate:,.0f}/s, ETA {left / max(rate, 1e-9):.0f} s",
             )
-    wall = time.perf_counter() - t0
+    t_end = time.perf_counter()
+    wall = t_end - t0
+    steady = None
+    if t_first is not None and evaluated > n_first and t_end > t_first:
+        steady = (evaluated - n_first) / (t_end - t_first)
     return dict(
         out=out,
         total=space.total,
@@ -433,6 +441,7 @@ def run_sweep(
         skipped=len(done),
         evaluated=evaluated,
         evals_per_s=evaluated / wall if wall > 0 else None,
+        steady_evals_per_s=steady,
         wall_s=wall,
         devices=len(devices),
         processes=jax.process_count(),

@@ -1,0 +1,45 @@
+"""Uncertainty by Monte Carlo over the technology table's ranges."""
+
+import json
+
+import numpy as np
+import pytest
+
+from dse._uncertainty import design_uncertainty, sample_technology
+from dse.cli import main
+from hwmodels import TECHNOLOGY_FIELDS
+from hwmodels._technology import technology_table
+
+
+def test_samples_stay_within_the_documented_ranges():
+    techs, varied = sample_technology("N5", 200, seed=1)
+    table = technology_table("N5")
+    assert varied
+    for f in TECHNOLOGY_FIELDS:
+        x = np.asarray(getattr(techs, f))
+        assert x.shape == (200,)
+        assert np.all(x >= table[f]["low"] - 1e-12 * abs(table[f]["low"]))
+        assert np.all(x <= table[f]["high"] + 1e-12 * abs(table[f]["high"]))
+    again, _ = sample_technology("N5", 200, seed=1)
+    assert np.array_equal(np.asarray(again.wafer_cost_usd), np.asarray(techs.wafer_cost_usd))
+    with pytest.raises(ValueError, match="samples=0"):
+        sample_technology("N5", 0)
+
+
+def test_percentiles_are_ordered_and_bracket_the_nominal_design():
+    u = design_uncertainty("gpt3-175b", "h100-like", accelerators=512, samples=64)
+    for metric, p in u["percentiles"].items():
+        assert p["p10"] <= p["p50"] <= p["p90"], metric
+    # Prices are uncertain, so pounds spread; the nominal design lies inside.
+    p = u["percentiles"]["total_gbp"]
+    assert p["p10"] < u["nominal"]["total_gbp"] < p["p90"]
+    assert p["p90"] / p["p10"] > 1.05
+    assert u["feasible_share"] == 1.0
+
+
+def test_cli_samples(capsys):
+    assert main(["evaluate", "--design", "h100-like", "--samples", "16", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["uncertainty"]["percentiles"]["time_to_train_s"]) == {"p10", "p50", "p90"}
+    assert main(["evaluate", "--system", "h100-sxm", "--samples", "16"]) == 2
+    assert "--samples needs --design" in capsys.readouterr().err
