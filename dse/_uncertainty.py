@@ -4,7 +4,8 @@ Every technology and cost constant in ``hwmodels/data/technology.csv`` carries
 a range (``low``, ``high``) beside its value. ``design_uncertainty`` draws
 ``samples`` technologies, each constant independently from a triangular
 distribution with its range as the support and its value as the mode (the
-least assumption that keeps the documented value most likely), derives the
+least assumption that keeps the documented value most likely; feasibility
+limits such as the reticle stay at their values, ``LIMIT_FIELDS``), derives the
 system for each (``hwmodels.derive``), searches the strategy exactly for each
 (all in one ``vmap``), and reports the 10th, 50th and 90th percentiles of
 time-to-train, total pounds, pounds of one run and energy of one run.
@@ -28,9 +29,24 @@ from hwmodels import TECHNOLOGY_FIELDS, DesignParams, derive, derive_checked, ge
 from hwmodels import technology as node_technology
 from hwmodels._technology import technology_table
 
-__all__ = ["sample_technology", "design_uncertainty", "PERCENTILES"]
+__all__ = ["sample_technology", "design_uncertainty", "PERCENTILES", "LIMIT_FIELDS"]
 
 PERCENTILES = (10, 50, 90)
+# Feasibility limits stay at their values: their ranges describe other
+# technologies or scenarios (a half-field High-NA reticle, HBM generations),
+# not uncertainty about this one; only what sets area, yield, power and
+# pounds is drawn.
+LIMIT_FIELDS = (
+    "reticle_limit_mm2",
+    "power_density_limit_w_per_mm2",
+    "hbm_max_bytes_per_stack",
+    "hbm_max_bw_bytes_per_s_per_stack",
+    "hbm_shoreline_mm_per_stack",
+    "min_datapath_bits",
+    "min_weight_bits",
+    "min_activation_bits",
+    "min_optimizer_state_bits",
+)
 _METRICS = ("time_to_train_s", "total_gbp", "run_cost_gbp", "energy_j")
 _BATCH = 32  # samples per compiled call
 
@@ -53,7 +69,7 @@ def sample_technology(node: str, samples: int, seed: int = 0):
     for f in TECHNOLOGY_FIELDS:
         row = table[f]
         lo, mode, hi = row["low"], row["value"], row["high"]
-        if hi > lo and lo <= mode <= hi:
+        if f not in LIMIT_FIELDS and hi > lo and lo <= mode <= hi:
             values[f] = rng.triangular(lo, mode, hi, size=samples)
             varied.append(f)
         else:

@@ -370,6 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--starts", type=int, default=8, help="random starts run at once (8)")
     p.add_argument("--steps", type=int, default=200, help="Adam steps (200)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the starts (0)")
+    p.add_argument(
+        "--robust",
+        type=float,
+        metavar="PERCENTILE",
+        help="minimise this percentile (e.g. 90) of the objective over technologies drawn "
+        "within their ranges (--samples of them, default 16), every constraint held at it",
+    )
     _add_samples(p)
     _add_common(p)
     _add_costs(p, server_overrides=False)
@@ -1099,6 +1106,9 @@ def cmd_optimize(args) -> int:
         starts=args.starts,
         steps=args.steps,
         seed=args.seed,
+        robust=None
+        if args.robust is None
+        else (args.robust, 16 if args.samples is None else args.samples, args.samples_seed),
         progress=progress,
     )
     if out["best"] and args.samples is not None:
@@ -1158,6 +1168,12 @@ def cmd_optimize(args) -> int:
     )
     if b.get("uncertainty"):
         _print_uncertainty(b["uncertainty"])
+    if out.get("robust"):
+        r = out["robust"]
+        print(
+            f"  robust: p{r['percentile']:g} of {r['metric']} over {r['samples']} technology "
+            f"samples = {r['value']:.6g} (minimised)"
+        )
     print(
         f"\nRelaxed optimum {out['relaxed']['objective']:.6g}; projected {out['gap']:+.2%} from it; "
         f"{out['evaluations']} exact evaluations, {out['starts']} starts x {out['steps']} steps."

@@ -97,6 +97,11 @@ class DesignProblem:
         keep: Strategies kept per reference design in the pruned set.
         references: Reference designs used for pruning (base + random).
         seed: Seed of the random reference designs.
+        robust: ``(percentile, samples, seed)``: every metric and constraint
+            ratio of the smooth and exact evaluations becomes its
+            ``percentile`` over ``samples`` technologies drawn within the
+            technology table's ranges (``dse._uncertainty.sample_technology``);
+            ``None``: the nominal technology.
 
     Raises:
         ValueError: bad counts, space, limits (named), or no count with a
@@ -117,6 +122,7 @@ class DesignProblem:
         keep: int = 48,
         references: int = 6,
         seed: int = 0,
+        robust: tuple[float, int, int] | None = None,
     ):
         self.wl = resolve_workload(workload)
         self.space = check_space(SEARCH_SPACE if space is None else space)
@@ -133,6 +139,16 @@ class DesignProblem:
         check_design(d0)
         self.d0 = d0
         self.tech = technology(d0.process_node)
+        self.robust = None
+        self.techs = None
+        if robust is not None:
+            q, n_samples, r_seed = robust
+            if not (isinstance(q, int | float) and 0 < q < 100):
+                raise ValueError(f"robust percentile={q!r} is not allowed: a number in (0, 100)")
+            from dse._uncertainty import sample_technology
+
+            self.techs, _ = sample_technology(d0.process_node, n_samples, r_seed)
+            self.robust = (float(q), int(n_samples), int(r_seed))
         aps = float(d0.accelerators_per_server)
         counts = [_whole("accelerators", c, 1) for c in counts]
         if not counts:
@@ -182,8 +198,37 @@ class DesignProblem:
         ratios.update(limit_ratios(self.limits, total_gbp, time_s, power))
         return ratios, power
 
+    def _robust(self, one, values, k, *args):
+        """``one`` (a per-technology evaluation) at every sampled technology,
+        each output reduced to its ``robust`` percentile (the nominal
+        technology when not robust)."""
+        if self.techs is None:
+            return one(values, k, self.tech, *args)
+        outs = jax.vmap(lambda t: one(values, k, t, *args))(self.techs)
+        q = self.robust[0]
+        return jax.tree_util.tree_map(lambda x: jnp.percentile(x, q, axis=0), outs)
+
     def _smooth_one(self, values, k, cands, logp, temperature):
-        spec, report = self._derive(values, k)
+        return self._robust(self._smooth_tech, values, k, cands, logp, temperature)
+
+    def _exact_one(self, values, k, cands, logp):
+        if self.techs is None:
+            return self._exact_tech(values, k, self.tech, cands, logp)
+        m, ratios, fits, power = jax.vmap(lambda t: self._exact_tech(values, k, t, cands, logp))(
+            self.techs
+        )
+        q = self.robust[0]
+        pct = lambda x, q=q: jnp.percentile(x, q, axis=0)  # noqa: E731
+        # Metrics and ratios grow worse upwards; "fits" (1 = fits) downwards.
+        return (
+            pct(m),
+            {name: pct(r) for name, r in ratios.items()},
+            jnp.percentile(fits, 100.0 - q),
+            pct(power),
+        )
+
+    def _smooth_tech(self, values, k, tech, cands, logp, temperature):
+        spec, report = derive(self.design(values, k), tech)
         r = search_strategies(
             spec,
             self.wl,
@@ -197,8 +242,8 @@ class DesignProblem:
         ratios, _ = self._ratios(report, r.total_gbp, r.time_to_train_s, k, spec)
         return m, ratios
 
-    def _exact_one(self, values, k, cands, logp):
-        spec, report = self._derive(values, k)
+    def _exact_tech(self, values, k, tech, cands, logp):
+        spec, report = derive(self.design(values, k), tech)
         r = search_strategies(spec, self.wl, cands, self.cal, self.costs, candidate_log_prior=logp)
         b = r.best
         m = jnp.stack([b.time_to_train_s, b.cost.total_gbp, b.cost.run_cost_gbp, b.cost.energy_j])

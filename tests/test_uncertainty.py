@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from dse._uncertainty import design_uncertainty, sample_technology
+from dse._uncertainty import LIMIT_FIELDS, design_uncertainty, sample_technology
 from dse.cli import main
 from hwmodels import TECHNOLOGY_FIELDS
 from hwmodels._technology import technology_table
@@ -20,6 +20,9 @@ def test_samples_stay_within_the_documented_ranges():
         assert x.shape == (200,)
         assert np.all(x >= table[f]["low"] - 1e-12 * abs(table[f]["low"]))
         assert np.all(x <= table[f]["high"] + 1e-12 * abs(table[f]["high"]))
+    for f in LIMIT_FIELDS:  # limits stay at their values
+        assert f not in varied
+        assert np.all(np.asarray(getattr(techs, f)) == table[f]["value"])
     again, _ = sample_technology("N5", 200, seed=1)
     assert np.array_equal(np.asarray(again.wafer_cost_usd), np.asarray(techs.wafer_cost_usd))
     with pytest.raises(ValueError, match="samples=0"):
@@ -43,3 +46,24 @@ def test_cli_samples(capsys):
     assert set(out["uncertainty"]["percentiles"]["time_to_train_s"]) == {"p10", "p50", "p90"}
     assert main(["evaluate", "--system", "h100-sxm", "--samples", "16"]) == 2
     assert "--samples needs --design" in capsys.readouterr().err
+
+
+def test_robust_optimize_minimises_a_percentile_and_holds_constraints():
+    from optimizers import Limits, optimize_design
+
+    out = optimize_design(
+        "gpt3-175b",
+        objective="cost",
+        starts=2,
+        steps=12,
+        limits=Limits(max_time_to_train_s=3600.0),
+        robust=(90.0, 8, 0),
+    )
+    best, r = out["best"], out["robust"]
+    assert best["feasible"] and best["time_to_train_s"] <= 3600.0
+    assert r["percentile"] == 90.0 and r["samples"] == 8
+    # The 90th percentile of pounds lies above the nominal pounds (prices
+    # are uncertain upwards as much as downwards, and the mode is nominal).
+    assert r["value"] > 0.9 * best["total_gbp"]
+    with pytest.raises(ValueError, match="percentile=120"):
+        optimize_design("gpt3-175b", robust=(120.0, 8, 0))
