@@ -17,6 +17,8 @@ from typing import Any
 
 import jax
 
+from hwmodels._files import as_number, read_structured
+
 __all__ = [
     "Calibration",
     "FITTED_FIELDS",
@@ -214,8 +216,14 @@ def _from_mapping(data: dict, source: str) -> Calibration:
         raise ValueError(f"{source}: unknown constant(s) {unknown}; allowed: {sorted(names)}")
     values = {}
     for key, raw in constants.items():
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-            raise ValueError(f"{source}: constant '{key}' must be a finite number, got {raw!r}")
+        if key not in BOUNDS:
+            raise ValueError(
+                f"{source}: '{key}' is not allowed among the constants: "
+                f"one of {sorted(BOUNDS)} (family factors go in 'family_efficiency' beside 'constants')"
+            )
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise ValueError(f"{source}: constant '{key}' must be a finite number, got {raw!r:.80}")
+        raw = as_number(raw, source, key)
         lo, hi = BOUNDS[key]
         if not lo <= raw <= hi:
             raise ValueError(
@@ -228,7 +236,12 @@ def _from_mapping(data: dict, source: str) -> Calibration:
     lo, hi = FAMILY_BOUNDS
     pairs = []
     for family, raw in sorted(families.items()):
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or not lo <= raw <= hi:
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise ValueError(
+                f"{source}: family_efficiency '{family}' = {raw!r:.80} must be a number in [{lo}, {hi}]"
+            )
+        raw = as_number(raw, source, f"family_efficiency.{family}")
+        if not lo <= raw <= hi:
             raise ValueError(
                 f"{source}: family_efficiency '{family}' = {raw!r} must be a number in [{lo}, {hi}]"
             )
@@ -241,15 +254,9 @@ def load_calibration(path: str | None = None) -> Calibration:
     if path is None:
         text = resources.files("dse").joinpath("data/calibration.json").read_text()
         return _from_mapping(json.loads(text), "shipped calibration")
-    try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise ValueError(f"calibration file '{path}' does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"calibration file '{path}' is not valid JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"calibration file '{path}' must hold a JSON object")
+    if not str(path).endswith(".json"):
+        raise ValueError(f"calibration file '{path}' must end in .json")
+    data = read_structured(str(path), "calibration file")
     return _from_mapping(data, f"calibration file '{path}'")
 
 

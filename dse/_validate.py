@@ -16,7 +16,6 @@ import dataclasses
 import functools
 import hashlib
 import io
-import os
 from importlib import resources
 
 import jax
@@ -39,6 +38,7 @@ from dse._cost import CostModel
 from dse._search import search_strategies
 from dse._strategy import StrategyPins
 from hwmodels import SystemSpec, accelerator_name_map, get_system
+from hwmodels._files import read_text
 from workloads import get_workload
 
 __all__ = [
@@ -112,19 +112,16 @@ def load_results(path: str | None = None) -> list[dict]:
         text = resources.files("dse").joinpath("data/mlperf-training-results.csv").read_text()
         where = "the project's results table"
     else:
-        if not os.path.isfile(path):
-            raise ValueError(f"results file '{path}' does not exist")
-        try:
-            with open(path, newline="") as fh:
-                text = fh.read()
-        except UnicodeDecodeError as err:
-            raise ValueError(f"results file '{path}' is not UTF-8 text: {err}") from None
+        text = read_text(path, "results file")
         where = f"results file '{path}'"
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in RESULT_COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise ValueError(f"{where} lacks column(s) {missing}; required: {list(RESULT_COLUMNS)}")
-    return list(reader)
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        missing = [c for c in RESULT_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{where} lacks column(s) {missing}; required: {list(RESULT_COLUMNS)}")
+        return list(reader)
+    except csv.Error as err:
+        raise ValueError(f"{where} is not a readable CSV table: {err}") from None
 
 
 def holdout_fold(row: dict) -> bool:

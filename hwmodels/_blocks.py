@@ -32,6 +32,7 @@ from typing import Any
 import jax
 
 from hwmodels._design import DesignParams
+from hwmodels._files import as_number
 from hwmodels._technology import Technology
 
 __all__ = [
@@ -242,6 +243,7 @@ def blocks_from_mapping(tables: dict, *, source: str) -> tuple:
             value = raw[key]
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{where}: key '{key}' must be a number, got {value!r}")
+            value = as_number(value, where, key, finite=False)
             minimum = 0.0 if key == "extra_cost_usd_per_mm2" else None
             ok = math.isfinite(value) and (value >= 0 if minimum is not None else value > 0)
             if not ok:

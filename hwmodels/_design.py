@@ -15,15 +15,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import functools
-import json
 import math
 import os
-import tomllib
 from importlib import resources
 from typing import Any
 
 import jax
 
+from hwmodels._files import as_number, read_structured
 from hwmodels._technology import NODES
 
 __all__ = [
@@ -246,12 +245,7 @@ def design_from_mapping(mapping: dict[str, Any], *, name: str, source: str) -> D
                 values[field] = _OPTIONAL[key] * factor
                 continue
             raise ValueError(f"{source}: missing required key '{key}'")
-        if isinstance(raw, bool):
-            raise ValueError(f"{source}: key '{key}' must be a number, got {raw!r}")
-        try:
-            values[field] = float(raw) * factor
-        except (TypeError, ValueError):
-            raise ValueError(f"{source}: key '{key}' must be a number, got {raw!r}") from None
+        values[field] = as_number(raw, source, key, finite=False) * factor
     node = str(mapping.get("process_node", "") or "").strip()
     if not node:
         raise ValueError(f"{source}: missing required key 'process_node' (one of {list(NODES)})")
@@ -282,19 +276,7 @@ def load_design_file(path: str) -> DesignParams:
     Raises:
         ValueError: a missing or unreadable file, or a bad value (named).
     """
-    if not os.path.isfile(path):
-        raise ValueError(f"design file '{path}' does not exist")
-    try:
-        if path.endswith(".toml"):
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        elif path.endswith(".json"):
-            with open(path) as fh:
-                data = json.load(fh)
-        else:
-            raise ValueError(f"design file '{path}' must end in .toml or .json")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"design file '{path}' is not valid: {err}") from None
+    data = read_structured(path, "design file")
     if not isinstance(data, dict):
         raise ValueError(f"design file '{path}' must hold a table/object of keys")
     from hwmodels._blocks import BLOCK_TABLES, blocks_from_mapping
@@ -313,7 +295,7 @@ def load_design_file(path: str) -> DesignParams:
             given = data.get(key)
             if given is None:
                 data[key] = value
-            elif not math.isclose(float(given), value, rel_tol=1e-9):
+            elif not math.isclose(as_number(given, source, key), value, rel_tol=1e-9):
                 raise ValueError(
                     f"{source}: key '{key}' = {given!r} contradicts the [compute_block], "
                     f"which sets it to {value:g}; leave it out or make them agree"

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import csv
 import functools
-import json
 import os
-import tomllib
 from importlib import resources
 from typing import Any
 
+from hwmodels._files import as_number, read_structured
 from hwmodels._spec import SystemSpec, check_system
 
 __all__ = [
@@ -105,13 +104,7 @@ def system_from_mapping(mapping: dict[str, Any], *, name: str, source: str) -> S
                 values[field] = _OPTIONAL[key]
                 continue
             raise ValueError(f"{source}: missing required key '{key}'")
-        if isinstance(raw, bool):
-            raise ValueError(f"{source}: key '{key}' must be a number, got {raw!r}")
-        try:
-            number = float(raw)
-        except (TypeError, ValueError):
-            raise ValueError(f"{source}: key '{key}' must be a number, got {raw!r}") from None
-        values[field] = number * factor
+        values[field] = as_number(raw, source, key, finite=False) * factor
     precision = str(mapping.get("default_precision", "") or "").strip()
     if precision and precision not in _PRECISIONS:
         raise ValueError(
@@ -128,19 +121,7 @@ def system_from_mapping(mapping: dict[str, Any], *, name: str, source: str) -> S
 
 def load_system_file(path: str) -> SystemSpec:
     """Load a system described in a TOML or JSON file (keys as in ``FILE_KEYS``)."""
-    if not os.path.isfile(path):
-        raise ValueError(f"system file '{path}' does not exist")
-    try:
-        if path.endswith(".toml"):
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        elif path.endswith(".json"):
-            with open(path) as fh:
-                data = json.load(fh)
-        else:
-            raise ValueError(f"system file '{path}' must end in .toml or .json")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"system file '{path}' is not valid: {err}") from None
+    data = read_structured(path, "system file")
     if not isinstance(data, dict):
         raise ValueError(f"system file '{path}' must hold a table/object of keys")
     return system_from_mapping(

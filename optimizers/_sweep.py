@@ -41,7 +41,6 @@ import json
 import math
 import os
 import time
-import tomllib
 from typing import Any
 
 import numpy as np
@@ -126,7 +125,15 @@ class SweepSpace:
                 raise bad(f"params.{name}", entry, "keys values, min, max, count, scale")
 
             def number(key, v, name=name, blo=blo, bhi=bhi):
-                if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                if isinstance(v, bool) or not isinstance(v, int | float):
+                    raise bad(f"params.{name}.{key}", v, "a finite number")
+                try:
+                    v = float(v)
+                except OverflowError:
+                    raise bad(
+                        f"params.{name}.{key}", f"{str(v)[:40]}...", "a finite number"
+                    ) from None
+                if not math.isfinite(v):
                     raise bad(f"params.{name}.{key}", v, "a finite number")
                 if not blo <= v <= bhi:
                     raise bad(
@@ -209,20 +216,9 @@ def load_space(path: str) -> SweepSpace:
         ValueError: a missing or unreadable file, bad syntax, or a bad field
             (each named with the file, the value and what is allowed).
     """
-    if not os.path.isfile(path):
-        raise ValueError(f"space file '{path}' does not exist")
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-        text = raw.decode("utf-8")
-        spec = json.loads(text) if path.endswith(".json") else tomllib.loads(text)
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(
-            f"space file '{path}' is not valid {'JSON' if path.endswith('.json') else 'TOML'}: {err}"
-        ) from None
-    if not isinstance(spec, dict):
-        raise ValueError(f"space file '{path}' must hold a table of settings")
-    return SweepSpace(spec, source=path)
+    from hwmodels._files import read_structured
+
+    return SweepSpace(read_structured(path, "space file"), source=path)
 
 
 def sample_chunk(space: SweepSpace, chunk_index: int) -> tuple[np.ndarray, dict, np.ndarray]:
