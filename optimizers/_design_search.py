@@ -178,8 +178,16 @@ def search(
         updates, state = opt.update(grads, state, z)
         return optax.apply_updates(z, updates), state, values
 
-    z, state = z0, opt.init(z0)
     k_j, w_j, ref_j = jnp.asarray(ks), jnp.asarray(weights), jnp.asarray(ref_log)
+    devices = jax.local_devices()
+    if len(devices) > 1 and n_starts % len(devices) == 0:
+        # Starts sharded over the local devices (one "batch" mesh axis).
+        from jax.sharding import Mesh, NamedSharding
+        from jax.sharding import PartitionSpec as P
+
+        shard = NamedSharding(Mesh(np.asarray(devices), ("batch",)), P("batch"))
+        z0, k_j, w_j, ref_j = jax.device_put((z0, k_j, w_j, ref_j), shard)
+    z, state = z0, opt.init(z0)
     history = []
     t0 = time.perf_counter()
     for s in range(steps):

@@ -408,7 +408,12 @@ class DesignProblem:
         """
         if not values_list:
             return []
-        a = self.exact_arrays({k: [v[k] for v in values_list] for k in self.space}, ks)
+        devices = jax.local_devices()
+        a = self.exact_arrays(
+            {k: [v[k] for v in values_list] for k in self.space},
+            ks,
+            devices=devices if len(devices) > 1 else None,
+        )
         return [
             dict(
                 metrics=dict(zip(METRIC_KEYS, (float(x) for x in a["metrics"][i]), strict=True)),
