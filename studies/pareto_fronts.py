@@ -25,8 +25,8 @@ Progress goes to stderr, a short summary to stdout.
 
 Usage (from the repository root, with the package installed)::
 
-    python studies/pareto_fronts.py                    # all three, 24 points, 200 steps (~2 min)
-    python studies/pareto_fronts.py --quick            # smoke run (tiny settings)
+    python studies/pareto_fronts.py                    # all three, 24 points, 200 steps (~1.5 min)
+    python studies/pareto_fronts.py --quick            # smoke run (tiny settings, ~1 min)
     python studies/pareto_fronts.py --workloads gpt3-175b --points 32 --steps 300
     python studies/pareto_fronts.py --out /tmp/pareto
 

@@ -33,11 +33,11 @@ Method (every number comes from the model):
    10000); each target ``C0 / 10``, ``/ 100``, ``/ 1000`` that the sweep
    brackets is refined by bisection on log F and interpolated log-log on
    the monotone envelope of the results (a better block can only help;
-   each run also starts from the best design found at a smaller F). A
-   kind whose run cost stops falling (< 3% per decade of F) is saturated:
-   its remaining targets are reported as not reachable, with the capital,
-   power and step-time breakdown of the saturated design that shows what
-   sets the floor.
+   each run also starts from the cheapest design found so far whose blocks
+   its blocks dominate). A kind whose run cost stops falling (< 3% per
+   decade of F) is saturated: its remaining targets are reported as not
+   reachable, with the capital, power and step-time breakdown of its
+   cheapest design, which shows what sets the floor.
 
 Outputs (``--out``, default ``studies/out/proposal/``): ``report.md`` and
 ``proposal.json`` (every optimizer run with its design and metrics); both
@@ -45,8 +45,8 @@ rewritten after every run, so finished work is never lost.
 
 Usage (from the repository root, with the package installed)::
 
-    python studies/proposal_sensitivity.py              # full study (~10 min on 2 cores)
-    python studies/proposal_sensitivity.py --quick      # smoke run (~1-2 min)
+    python studies/proposal_sensitivity.py              # full study (5-8 min on 2 cores)
+    python studies/proposal_sensitivity.py --quick      # smoke run (~2 min)
     python studies/proposal_sensitivity.py --kinds compute,all --bisect 3
 
 Exit status: 0 on success, 1 if the baseline run finds no feasible design.
@@ -67,6 +67,8 @@ TARGETS = (10.0, 100.0, 1000.0)
 SWEEP = (10.0, 100.0, 1000.0, 10000.0)
 COUNTS = (16, 32, 64, 128, 256, 512)
 SATURATION = 0.03  # a decade of F buying less than 3% of run cost: saturated
+FREE_SHARE = 0.05  # a block under 5% of the run's pounds at the largest F: all but free
+FREE_MIN_FACTOR = 1000.0  # ... judged only once F has reached this (the search has adapted)
 WORKLOAD = "gpt3-175b"
 BASE = "h100-like"
 REFERENCE_ACCELERATORS = 512
@@ -272,16 +274,18 @@ class Study:
     # -- one optimizer run --------------------------------------------------
 
     def warm_start(self, kind: str, factor: float) -> dict | None:
-        """The best design found for ``kind`` (or the baseline) at a smaller
-        factor: with a better block it can only be cheaper, so starting there
-        keeps the study's run costs monotone in F despite a noisy search."""
-        runs = [
-            r
-            for r in self.runs
-            if r["best"] is not None
-            and r["factor"] < factor
-            and (r["kind"] == kind or r["kind"] == "baseline")
-        ]
+        """The cheapest design found so far whose blocks this run's blocks
+        dominate: ``kind`` (or the baseline) at a smaller factor, and for
+        ``all`` also any single block at a factor no larger. With better
+        blocks that design can only be cheaper, so starting there keeps the
+        study's run costs monotone despite a noisy search."""
+
+        def dominated(r):
+            if r["kind"] == "baseline" or (r["kind"] == kind and r["factor"] < factor):
+                return True
+            return kind == "all" and r["kind"] != "all" and r["factor"] <= factor
+
+        runs = [r for r in self.runs if r["best"] is not None and dominated(r)]
         if not runs:
             return None
         return min(runs, key=lambda r: r["best"]["run_cost_gbp"])
@@ -299,7 +303,7 @@ class Study:
         t0 = time.perf_counter()
         _log(
             f"{kind} x{factor:.4g}: optimizing run cost at {list(args.counts)} accelerators"
-            + (f" (warm start: the best design at F = {warm['factor']:.4g})" if warm else "")
+            + (f" (warm start: {warm['kind']} at F = {warm['factor']:.4g})" if warm else "")
             + " ..."
         )
         out = optimize_design(
@@ -332,7 +336,7 @@ class Study:
             gap=out.get("gap"),
         )
         if out["best"] is not None:
-            rec["explain"] = self.explain(base, out["best"])
+            rec["explain"] = self.explain(base, out["best"], kind)
             b = out["best"]
             _log(
                 f"  -> {_gbp(b['run_cost_gbp'])} at {b['accelerators']} accelerators, "
@@ -343,10 +347,14 @@ class Study:
         self.runs.append(rec)
         return rec
 
-    def explain(self, base, best: dict) -> dict:
+    def explain(self, base, best: dict, kind: str) -> dict:
         """Exact re-evaluation of a best design with its breakdowns: capital
         per accelerator by part (host and board split), power by part, step
-        time by term."""
+        time by term, and ``block_share``: the share of the run's pounds in
+        the parts the studied block improves (an upper bound on what a
+        further improvement of the block could still remove from this
+        design: the die counts whole for compute though its SRAM, NoC and
+        PHY area do not shrink)."""
         from dse._api import evaluate_design
 
         d = dataclasses.replace(
@@ -379,14 +387,35 @@ class Study:
                 "overhead_s",
             )
         }
+        power = dict(rep["breakdown"]["power_w"])
+        touched_cap = 0.0
+        if kind in ("compute", "all"):
+            # The arrays' share of the die and of the packaging (priced per mm²
+            # of die and HBM footprint): SRAM, NoC, PHYs and uncore do not shrink.
+            arrays = rep["breakdown"]["area_mm2"]["arrays"]
+            stacks = float(best["design"].get("hbm_stacks", base.hbm_stacks))
+            footprint = rep["die_area_mm2"] + stacks * float(self.tech.hbm_stack_footprint_mm2)
+            touched_cap += cap["die"] * arrays / rep["die_area_mm2"]
+            touched_cap += cap["packaging"] * arrays / footprint
+        if kind in ("memory", "all"):
+            touched_cap += cap["memory"]
+        if kind in ("interconnect", "all"):
+            touched_cap += cap["board (scale-up)"]
+        touched_w = sum(v for k, v in power.items() if k in POWER_TOUCHES.get(kind, ()))
+        pounds = r["capital_gbp"] + r["operating_gbp"]
+        block_share = (
+            touched_cap * best["accelerators"] + r["operating_gbp"] * touched_w / rep["power_w"]
+        ) / pounds
         return dict(
+            block_share=block_share,
+            block_capital_per_accelerator=touched_cap,
             time_to_train_s=r["time_to_train_s"],
             run_cost_gbp=r["run_cost_gbp"],
             consistent=abs(r["run_cost_gbp"] / best["run_cost_gbp"] - 1.0) < 1e-4,
             capital_gbp=r["capital_gbp"],
             operating_gbp=r["operating_gbp"],
             capital_per_accelerator=cap,
-            power_w=dict(rep["breakdown"]["power_w"]),
+            power_w=power,
             accelerator_power_w=rep["power_w"],
             step_time_s=r["step_time_s"],
             step=step,
@@ -435,8 +464,27 @@ class Study:
         if env and env[0][1] <= level:
             return dict(status="reached", factor=env[0][0], bracket=(env[0][0], env[0][0]))
         st = self.kind_status.get(kind, {})
-        status = "not reachable" if st.get("saturated") else "not reached"
-        return dict(status=status, floor=env[-1][1] if env else None, max_factor=st.get("max_f"))
+        floor = env[-1][1] if env else None
+        # The block's share of the pounds of the cheapest run at the largest
+        # factor swept: below FREE_SHARE the block is already all but free
+        # there, so no further improvement of it moves the run cost.
+        runs = [r for r in self.runs if r["kind"] == kind and r["best"] is not None]
+        share, top = None, 0.0
+        if runs:
+            top = max(r["factor"] for r in runs)
+            at_top = [r for r in runs if r["factor"] == top]
+            share = min(at_top, key=lambda r: r["best"]["run_cost_gbp"])["explain"]["block_share"]
+        free = share is not None and share < FREE_SHARE and top >= FREE_MIN_FACTOR
+        if st.get("saturated") or free:
+            status = "not reachable"
+        else:
+            status = "not reached"
+        return dict(
+            status=status,
+            floor=floor,
+            max_factor=st.get("max_f"),
+            block_share_at_max_factor=share,
+        )
 
     def run_kind(self, kind: str, c0: float) -> None:
         args = self.args
@@ -607,14 +655,20 @@ STEP_NAMES = {
     "overhead_s": "overhead",
 }
 
-# Capital parts (per accelerator) an improvement of each block reduces; the
-# packaging is priced per mm² of die and HBM footprint, so a denser compute
-# block reduces its die part.
-TOUCHES = {
-    "compute": {"die", "packaging"},
-    "memory": {"memory"},
-    "interconnect": {"board (scale-up)"},
-    "all": {"die", "packaging", "memory", "board (scale-up)"},
+# Power parts (per accelerator) an improvement of each block reduces.
+POWER_TOUCHES = {
+    "compute": {"datapath", "support"},
+    "memory": {"hbm"},
+    "interconnect": {"scaleup_io"},
+    "all": {"datapath", "support", "hbm", "scaleup_io"},
+}
+
+# Capital a block reduces, in words (computed in ``Study.explain``).
+TOUCHES_TEXT = {
+    "compute": "the arrays' share of die and packaging",
+    "memory": "the HBM",
+    "interconnect": "the scale-up baseboard and switches",
+    "all": "the arrays' share of die and packaging, the HBM, the scale-up baseboard",
 }
 
 
@@ -626,7 +680,7 @@ def _floor_text(study: Study, kind: str) -> str:
     e, b = r["explain"], r["best"]
     cap = e["capital_per_accelerator"]
     cap_acc = sum(cap.values())
-    untouched = sum(v for k, v in cap.items() if k not in TOUCHES[kind])
+    untouched = cap_acc - e["block_capital_per_accelerator"]
     pounds = e["capital_gbp"] + e["operating_gbp"]
     op_share = e["operating_gbp"] / pounds
     untouched_share = untouched * b["accelerators"] / pounds
@@ -642,7 +696,8 @@ def _floor_text(study: Study, kind: str) -> str:
         f"{1 - op_share:.0%} of its pounds: {_gbp(cap_acc)} per accelerator "
         f"({_share_text(cap, cap_acc)}); {_gbp(untouched)} of it ({untouched / cap_acc:.0%}; "
         f"{untouched_share:.0%} of the run's pounds) is in parts the block does not reduce (it "
-        f"reduces: {', '.join(sorted(TOUCHES[kind]))}); the host's share alone is "
+        f"reduces {TOUCHES_TEXT[kind]}; with their energy the block's parts are "
+        f"{e['block_share']:.1%} of the run's pounds); the host's share alone is "
         f"{_gbp(host_run)} of the run. Step time {e['step_time_s']:.3g} s: "
         f"{_share_text({STEP_NAMES[k]: v for k, v in step.items()}, e['step_time_s'])}; MFU "
         f"{e['mfu']:.0%} (at peak the step's FLOPs would take {at_peak:.2g} s; the GEMMs' time "
@@ -771,6 +826,8 @@ def render_report(study: Study) -> str:
                     found = f"{r['status']}"
                     what = "floor" if r["status"] == "not reachable" else "best"
                     brk = f"{what} {_gbp(r.get('floor'))} up to F = {_fmt_f(r.get('max_factor'))}"
+                    if r.get("block_share_at_max_factor") is not None:
+                        brk += f" (block {r['block_share_at_max_factor']:.1%} of it)"
                     needs = "-"
                 vr = r["vs_reference"]
                 vs = _fmt_f(vr["factor"]) if vr["status"] == "reached" else vr["status"]
@@ -794,8 +851,11 @@ def render_report(study: Study) -> str:
             "F is interpolated log-log between the two runs that bracket the target on the "
             "monotone envelope of the run costs (the bracket is refined by "
             f"{a.bisect} bisection step(s) on log F). 'not reachable': the run cost saturated "
-            f"(< {SATURATION:.0%} per decade of F) above the target; 'not reached': the sweep "
-            "ended before saturating."
+            f"(< {SATURATION:.0%} per decade of F) above the target, or at the largest F swept "
+            f"(at least {FREE_MIN_FACTOR:g}) "
+            f"the block's own parts (capital and energy) are under {FREE_SHARE:.0%} of the "
+            "cheapest run's pounds (shown in brackets), so the block is all but free and a "
+            "better one cannot move the cost; 'not reached': neither, the sweep ended first."
         )
         L.append("")
     L.append("### Every optimizer run")
@@ -878,8 +938,9 @@ def render_report(study: Study) -> str:
             f"{k} [{lo:g}, {hi:g}]" + (f" step {g[1]:g}" if g[0] == "step" else " set")
             for k, (lo, hi, g) in study.space.items()
         )
-        + ". Each run after the first starts (its first start at every count) from the best "
-        "design found at a smaller F for the same block "
+        + ". Each run after the first starts (its first start at every count) from the "
+        "cheapest design found so far whose blocks it dominates (the same block at a smaller F; "
+        "for `all` also any single block at a factor no larger) "
         + ("(warm start)" if s["warm_start"] else "(warm start disabled: from h100-like)")
         + "; the other starts are random. Optimizer: Adam with cosine decay as the package's "
         "default, but gradients clipped "
@@ -918,7 +979,16 @@ def _conclusions(study: Study) -> str:
             if r["status"] == "reached":
                 parts.append(f"{tkey}: F ≈ {_fmt_f(r['factor'])}")
             else:
-                parts.append(f"{tkey}: {r['status']} (floor {_gbp(r.get('floor'))})")
+                what = "floor" if r["status"] == "not reachable" else "best so far"
+                parts.append(f"{tkey}: {r['status']} ({what} {_gbp(r.get('floor'))})")
+        env = study.envelope(study.points(kind))
+        best = env[-1][1] if env else None
+        if best:
+            parts.append(
+                f"largest cut found {study.c0() / best:.3g}x vs C0 "
+                f"({study.reference['run_cost_gbp'] / best:.3g}x vs the reference) at "
+                f"{_gbp(best)} a run"
+            )
         lines.append(f"- **{kind}**: " + "; ".join(parts) + ".")
     return "\n".join(lines)
 
@@ -990,7 +1060,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bisect", type=int, default=2, help="bisection steps on log F per target (2)"
     )
-    parser.add_argument("--starts", type=int, default=6, help="starts per count (6)")
+    parser.add_argument("--starts", type=int, default=8, help="starts per count (8)")
     parser.add_argument(
         "--no-warm-start",
         dest="warm_start",
@@ -998,7 +1068,7 @@ def main(argv: list[str] | None = None) -> int:
         help="start every run from the h100-like values, not from the best design found at a "
         "smaller factor",
     )
-    parser.add_argument("--steps", type=int, default=120, help="Adam steps (120)")
+    parser.add_argument("--steps", type=int, default=150, help="Adam steps (150)")
     parser.add_argument("--polish-rounds", type=int, default=4, help="polish rounds (4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument(
@@ -1051,7 +1121,8 @@ def main(argv: list[str] | None = None) -> int:
             if r["status"] == "reached":
                 parts.append(f"{tkey} F≈{_fmt_f(r['factor'])}")
             else:
-                parts.append(f"{tkey} {r['status']} (floor {_gbp(r.get('floor'))})")
+                what = "floor" if r["status"] == "not reachable" else "best so far"
+                parts.append(f"{tkey} {r['status']} ({what} {_gbp(r.get('floor'))})")
         print(f"  {kind}: " + "; ".join(parts))
     return 0
 
