@@ -14,6 +14,8 @@ from jax.scipy.special import logsumexp
 
 __all__ = ["smooth_max", "smooth_relu", "softmin_weights", "smooth_min_log"]
 
+_LOG_CAP = 80.0  # smooth_min_log saturates near exp(80)
+
 
 def smooth_max(a, b, *, sharpness: float = 8.0):
     """Smooth maximum of two positive quantities, as a p-norm.
@@ -87,4 +89,8 @@ def smooth_min_log(values, log_prior, *, temperature: float):
         Array ``[...]``.
     """
     logits = log_prior - jnp.log(values) / temperature
-    return jnp.exp(-temperature * logsumexp(logits, axis=-1))
+    log_min = -temperature * logsumexp(logits, axis=-1)
+    # Saturate smoothly near e^80 so a hopeless candidate set (nothing fits in
+    # memory: log_prior very negative, scaled by 1/T) stays finite in float32
+    # and keeps a gradient; values below ~e^70 are unchanged.
+    return jnp.exp(_LOG_CAP - jax.nn.softplus(_LOG_CAP - log_min))

@@ -56,6 +56,7 @@ _ACTIVE_RATIO = 0.97  # a constraint at >= 97% of its limit is reported active
 _HOT = 4.0  # initial softmin temperature, in multiples of the default
 _PENALTY = (30.0, 300.0)  # quadratic penalty weight, first and last step
 _LINEAR_PENALTY = 10.0
+_CLIP = 10.0  # largest gradient norm of one start (after dropping non-finite parts)
 # Width of the smooth excess over a limit (relative), first and last step: a
 # narrow width at the end lets the relaxed optimum sit on an active constraint
 # (a 1% width would keep it ~2% inside, biasing every constrained optimum).
@@ -152,9 +153,10 @@ def search(
         )
     utopia_log = np.full(len(metric_idx), -math.log(2.0))
 
-    opt = optimizer or optax.chain(
-        optax.clip_by_global_norm(10.0),
-        optax.adam(optax.cosine_decay_schedule(learning_rate, max(steps, 1), alpha=0.2)),
+    # Each start's gradient is cleaned and clipped on its own (below), so one
+    # start in a hopeless region never slows or poisons the others.
+    opt = optimizer or optax.adam(
+        optax.cosine_decay_schedule(learning_rate, max(steps, 1), alpha=0.2)
     )
     cands, logp = problem.cands, problem.logp
     utopia_j = jnp.asarray(utopia_log)
@@ -175,6 +177,10 @@ def search(
         values, grads = jax.vmap(grad_fn, in_axes=(0, 0, 0, 0, None, None, None))(
             z, k, w, ref, temperature, penalty, width
         )
+        grads = jax.tree_util.tree_map(lambda g: jnp.where(jnp.isfinite(g), g, 0.0), grads)
+        norm = jnp.sqrt(sum(g**2 for g in jax.tree_util.tree_leaves(grads)))  # [B]
+        scale = jnp.minimum(1.0, _CLIP / jnp.maximum(norm, 1e-30))
+        grads = jax.tree_util.tree_map(lambda g: g * scale, grads)
         updates, state = opt.update(grads, state, z)
         return optax.apply_updates(z, updates), state, values
 

@@ -125,7 +125,7 @@ class DesignProblem:
         robust: tuple[float, int, int] | None = None,
     ):
         self.wl = resolve_workload(workload)
-        self.space = check_space(SEARCH_SPACE if space is None else space)
+        space = check_space(SEARCH_SPACE if space is None else space)
         self.limits = limits or Limits()
         check_limits(self.limits)
         self.pins = pins or StrategyPins()
@@ -138,6 +138,18 @@ class DesignProblem:
         d0 = base if isinstance(base, DesignParams) else get_design(base)
         check_design(d0)
         self.d0 = d0
+        # A compute block sets the arrays' clock and datapath: searching them
+        # would change nothing (``hwmodels.compose``), so they leave the space.
+        self.fixed_by_block = []
+        if dict(d0.blocks).get("compute") is not None:
+            self.fixed_by_block = [k for k in ("clock_hz", "datapath_bits") if k in space]
+            space = {k: v for k, v in space.items() if k not in self.fixed_by_block}
+            if not space:
+                raise ValueError(
+                    f"search space: only {self.fixed_by_block}, which the compute block of "
+                    f"'{d0.name}' sets; give other free parameters"
+                )
+        self.space = space
         self.tech = technology(d0.process_node)
         self.robust = None
         self.techs = None

@@ -142,7 +142,10 @@ def project(values: Mapping, space: Mapping = SEARCH_SPACE) -> dict:
     """The nearest buildable value of each free parameter (see the module doc)."""
     out = {}
     for k, (lo, hi, (kind, arg)) in space.items():
-        v = min(max(float(values[k]), lo), hi)
+        v = float(values[k])
+        if not math.isfinite(v):
+            raise ValueError(f"project: {k}={v!r} is not allowed: a finite number")
+        v = min(max(v, lo), hi)
         if kind == "step":
             first, last = math.ceil(lo / arg - 1e-9), math.floor(hi / arg + 1e-9)
             v = min(max(round(v / arg), first), last) * arg
