@@ -17,8 +17,10 @@ excess over each limit shrinks from 2% to 0.1%, so the relaxed problem
 tightens as it converges and its optimum can sit on an active constraint.
 
 Then each start's design is projected to a buildable one (``project``: the
-space's grids), re-evaluated with the exact model (the fastest strategy, not
-the smooth mix), and polished by a coordinate-wise neighbourhood search on the
+space's grids; so are its designs at every quarter of the descent and eight
+randomised roundings of its final one), re-evaluated with the exact model
+(the fastest strategy, not the smooth mix), and polished by a coordinate-wise
+neighbourhood search on the
 grid under the start's own scalarised objective. Every exactly evaluated
 design is kept; the reported designs get a final exact evaluation over every
 valid strategy (``DesignProblem.final``).
@@ -196,12 +198,22 @@ def search(
     z, state = z0, opt.init(z0)
     history = []
     t0 = time.perf_counter()
+    project_every = max(steps // 4, 1)
+    periodic: list[list[dict]] = [[] for _ in range(n_starts)]
     for s in range(steps):
         frac = s / max(steps - 1, 1)
         temperature = DEFAULT_TEMPERATURE * _HOT ** (1.0 - frac)
         penalty = _PENALTY[0] * (_PENALTY[1] / _PENALTY[0]) ** frac
         width = _WIDTH[0] * (_WIDTH[1] / _WIDTH[0]) ** frac
         z, state, values = step(z, state, k_j, w_j, ref_j, temperature, penalty, width)
+        if (s + 1) % project_every == 0 and s + 1 < steps:
+            # Periodic projection: every start's design on the way is a
+            # buildable candidate too (evaluated exactly with the others).
+            now = {k: np.asarray(v) for k, v in to_values(z, space).items()}
+            for b in range(n_starts):
+                v = {k: float(now[k][b]) for k in space}
+                if all(math.isfinite(x) for x in v.values()):
+                    periodic[b].append(project(v, space))
         values = np.asarray(values)
         history.append(float(np.nanmin(values)) if np.any(np.isfinite(values)) else math.nan)
         if progress and ((s + 1) % 10 == 0 or s + 1 == steps):
@@ -266,10 +278,10 @@ def search(
     rounded = [
         random_rounding(relaxed[b]["values"], space, round_rng, roundings) for b in range(n_starts)
     ]
-    evaluate_all([(v, ks[b]) for b in range(n_starts) for v in rounded[b]])
+    evaluate_all([(v, ks[b]) for b in range(n_starts) for v in rounded[b] + periodic[b]])
     chosen, best_score = [], []
     for b in range(n_starts):
-        keys = [key_of(current[b], ks[b])] + [key_of(v, ks[b]) for v in rounded[b]]
+        keys = [key_of(current[b], ks[b])] + [key_of(v, ks[b]) for v in rounded[b] + periodic[b]]
         scores = [score(key, b) for key in keys]
         j = int(np.argmin(scores))
         chosen.append(keys[j])
