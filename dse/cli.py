@@ -1508,12 +1508,37 @@ def _limits(args):
     )
 
 
+def _compilation_cache() -> None:
+    """A persistent XLA compilation cache, so a repeated command skips its
+    compiles: ``$DSE_CACHE_DIR`` (``off`` disables it), else ``~/.cache/dse/xla``.
+    Left alone when the caller has configured one; failures are ignored (the
+    cache only saves time)."""
+    import os
+
+    where = os.environ.get(
+        "DSE_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "dse", "xla")
+    )
+    if where.strip().lower() == "off":
+        return
+    try:
+        import jax
+
+        if jax.config.jax_compilation_cache_dir:
+            return
+        os.makedirs(where, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", where)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    except Exception:  # noqa: BLE001 - a cache is an optimisation, never an error
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
+    _compilation_cache()
     try:
         return args.func(args)
     except ValueError as err:
