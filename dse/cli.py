@@ -1194,7 +1194,7 @@ def cmd_pareto(args) -> int:
             sys.stderr.write(f"\r[{bar:<30}] {message}\x1b[K")
             if frac >= 1.0:
                 sys.stderr.write("\n")
-        elif frac >= 1.0 or message.startswith(("step 200/", "final")):
+        elif frac >= 1.0 or message.startswith((f"step {args.steps}/", "final")):
             sys.stderr.write(message + "\n")
         sys.stderr.flush()
 

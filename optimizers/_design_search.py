@@ -41,7 +41,7 @@ from dse._search import DEFAULT_TEMPERATURE
 from dse._strategy import StrategyPins
 from hwmodels import CONSTRAINTS, DesignParams, violated_constraints
 from optimizers._objectives import OBJECTIVES, SCALARISATIONS, scalarise, scalarise_np
-from optimizers._problem import METRIC_KEYS, DesignProblem, Limits
+from optimizers._problem import METRIC_KEYS, DesignProblem, Limits, _whole
 from optimizers._space import (
     SEARCH_SPACE,
     neighbours,
@@ -63,12 +63,6 @@ _CLIP = 10.0  # largest gradient norm of one start (after dropping non-finite pa
 # narrow width at the end lets the relaxed optimum sit on an active constraint
 # (a 1% width would keep it ~2% inside, biasing every constrained optimum).
 _WIDTH = (0.02, 0.001)
-
-
-def _whole(name, v, lo):
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise ValueError(f"{name}={v!r} is not allowed: a whole number >= {lo}")
-    return v
 
 
 def search(

@@ -113,8 +113,8 @@ def pareto_designs(
     Raises:
         ValueError: bad points, counts, space or limits (named).
     """
-    from optimizers._design_search import _whole, best_dict, search
-    from optimizers._problem import METRIC_KEYS, DesignProblem
+    from optimizers._design_search import best_dict, search
+    from optimizers._problem import METRIC_KEYS, DesignProblem, _whole
 
     _whole("points", points, 1)
     _whole("steps", steps, 2)
@@ -153,7 +153,7 @@ def pareto_designs(
     # Every exactly evaluated feasible design (projected starts and their
     # polish neighbourhoods) competes for the front.
     feasible = [r for r in run["evaluated"].values() if r["feasible"]]
-    front, front_size, front_points = [], 0, []
+    front, front_size, front_points, chosen = [], 0, [], []
     if feasible:
         idx = pareto_front(
             [r["metrics"]["time_to_train_s"] for r in feasible],
@@ -199,6 +199,6 @@ def pareto_designs(
         feasible_evaluated=sum(r["feasible"] for r in run["evaluated"].values()),
         gradient_evaluations=run["gradient_evaluations"],
         exact_evaluations=run["exact_evaluations"],
-        final_evaluations=len(feasible),
+        final_evaluations=len(chosen),
         strategies_searched=[len(c) for c in problem.pruned_candidates],
     )

@@ -383,7 +383,8 @@ def run_sweep(
             + "; ".join(s["reason"] for s in problem.skipped)
         )
     devices = jax.local_devices()
-    mesh_chunk = _round_up(min(space.chunk, 8192), len(devices))
+    # exact_arrays rounds the call size up to a multiple of the device count.
+    call_chunk = min(space.chunk, 8192)
     mine = [i for i in range(n_chunks) if i % jax.process_count() == jax.process_index()]
     done = [i for i in mine if _chunk_done(out, i)]
     if done and not resume and not peers:
@@ -400,7 +401,7 @@ def run_sweep(
     t_first, n_first = None, 0
     for j, i in enumerate(todo):
         index, values, k = sample_chunk(space, i)
-        res = problem.exact_arrays(values, k, chunk=mesh_chunk, devices=devices)
+        res = problem.exact_arrays(values, k, chunk=call_chunk, devices=devices)
         arrays = dict(
             index=index,
             k=k,
@@ -443,10 +444,6 @@ def run_sweep(
         processes=jax.process_count(),
         hash=digest,
     )
-
-
-def _round_up(n: int, m: int) -> int:
-    return -(-n // m) * m
 
 
 def _write_json(path: str, obj: Any) -> None:

@@ -10,8 +10,8 @@ truncations, grammar-aware value substitutions) or hand-written (wrong types,
 NaN/inf/negative/huge/zero numbers, missing and unknown fields, directories,
 missing paths, named pipes, unreadable and very large files). Each loader call
 runs in a daemon thread with a 10 s limit, so a hang fails the test instead of
-the run. Cases that expose a bug in a loader are ``xfail(strict=True)`` with the
-bug and its place in the reason.
+the run. Cases that once exposed a loader bug are marked ``_fixed`` with the bug it
+was; they must pass.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def test_valid_examples_load(workdir):
 # Hypothesis: random text and bytes, truncations, value substitutions
 # ----------------------------------------------------------------------------
 
-# A bare carriage return inside a CSV line breaks load_results (an xfail case
+# A bare carriage return inside a CSV line breaks load_results (a _fixed case
 # below); the random tests leave it out so they guard everything else.
 _NO_CR = {"results-csv"}
 
@@ -262,7 +262,7 @@ def test_toml_value_substitution(workdir, variant, data):
 
 
 # Adversarial JSON values (integers stay within float range: the overflow is an
-# xfail case below).
+# _fixed case below).
 _json_scalars = (
     st.none()
     | st.booleans()
@@ -323,7 +323,7 @@ def test_csv_cell_mutation(workdir, data):
     rows[r][c] = data.draw(st.text(max_size=40), label="cell")
     out = io.StringIO()
     # The default "\r\n" terminator makes the writer quote any CR or LF in a cell (a
-    # bare CR in an unquoted cell is an xfail case below).
+    # bare CR in an unquoted cell is a _fixed case below).
     csv.writer(out).writerows(rows)
     assert_clean(load_results, write(workdir / "cell.csv", out.getvalue()))
 
@@ -369,9 +369,11 @@ LONG_INT = "1" + "0" * 5000  # beyond Python's int-from-text digit limit (4300)
 DEEP = 5000  # nesting depth of brackets
 
 
-def _xfail(reason):
-    # Every bug these cases found has been fixed (hwmodels/_files.py and the
-    # loaders use it); the reasons stay as documentation of what each guards.
+def _fixed(reason):
+    """Marks of a case that once exposed a loader bug, now fixed through
+    ``hwmodels/_files.py``: none (the case must pass); ``reason`` documents
+    what it guards."""
+    del reason
     return ()
 
 
@@ -432,7 +434,7 @@ def _generic_cases():
         marks = (
             ()
             if kind == "csv"
-            else _xfail(
+            else _fixed(
                 f"RecursionError from the {kind.upper()} parser at nesting depth {DEEP} "
                 f"escapes {where} (only decode errors are caught)"
             )
@@ -445,7 +447,7 @@ def _generic_cases():
             "system-toml",
             "huge-int",
             _set(SYSTEM_TOML, "hbm_gb", HUGE_INT),
-            _xfail(
+            _fixed(
                 f"{overflow} float(raw) at hwmodels/_presets.py:111 "
                 "(catches only TypeError/ValueError)"
             ),
@@ -454,13 +456,13 @@ def _generic_cases():
             "system-json",
             "huge-int",
             _json_edit(VARIANTS["system-json"][2], lambda d: _with(d, ("hbm_gb",), 10**400)),
-            _xfail(f"{overflow} float(raw) at hwmodels/_presets.py:111"),
+            _fixed(f"{overflow} float(raw) at hwmodels/_presets.py:111"),
         ),
         (
             "design-toml",
             "huge-int",
             _set(DESIGN_TOML, "array_rows", HUGE_INT),
-            _xfail(
+            _fixed(
                 f"{overflow} float(raw) at hwmodels/_design.py:252 "
                 "(catches only TypeError/ValueError)"
             ),
@@ -469,7 +471,7 @@ def _generic_cases():
             "design-toml",
             "block-huge-int",
             _set(DESIGN_TOML, "tops_per_w", HUGE_INT),
-            _xfail(f"{overflow} math.isfinite(value) at hwmodels/_blocks.py:246 ([compute_block])"),
+            _fixed(f"{overflow} math.isfinite(value) at hwmodels/_blocks.py:246 ([compute_block])"),
         ),
         (
             "calibration-json",
@@ -477,13 +479,13 @@ def _generic_cases():
             CALIBRATION_JSON.replace(
                 '"kernel_overhead_s": 7e-06', f'"kernel_overhead_s": {HUGE_INT}'
             ),
-            _xfail(f"{overflow} math.isfinite(raw) at dse/_calibration.py:217"),
+            _fixed(f"{overflow} math.isfinite(raw) at dse/_calibration.py:217"),
         ),
         (
             "space-toml",
             "huge-int",
             SPACE_TOML.replace("[96, 112,", f"[{HUGE_INT}, 112,"),
-            _xfail(f"{overflow} math.isfinite(v) in number() at optimizers/_sweep.py:129"),
+            _fixed(f"{overflow} math.isfinite(v) in number() at optimizers/_sweep.py:129"),
         ),
     ]:
         cases.append(_case(variant, name, text, marks=marks))
@@ -493,7 +495,7 @@ def _generic_cases():
         ("calibration-json", CALIBRATION_JSON.replace("7e-06", LONG_INT)),
         ("space-toml", _set(SPACE_TOML, "seed", LONG_INT)),
     ]:
-        cases.append(_case(variant, "5000-digit-int", text, marks=_xfail(msg_no_path)))
+        cases.append(_case(variant, "5000-digit-int", text, marks=_fixed(msg_no_path)))
     return cases
 
 
@@ -605,19 +607,19 @@ def _design_cases():
             "design-toml",
             "clock-list-with-block",
             _prepend(t, "clock_ghz = [1.0]"),
-            marks=_xfail(clock_bug + "a list raises TypeError"),
+            marks=_fixed(clock_bug + "a list raises TypeError"),
         ),
         _case(
             "design-toml",
             "clock-table-with-block",
             _prepend(t, "clock_ghz = { v = 1 }"),
-            marks=_xfail(clock_bug + "a table raises TypeError"),
+            marks=_fixed(clock_bug + "a table raises TypeError"),
         ),
         _case(
             "design-toml",
             "bits-text-with-block",
             _prepend(t, 'datapath_bits = "eight"'),
-            marks=_xfail(clock_bug + "text raises a ValueError that does not name the file"),
+            marks=_fixed(clock_bug + "text raises a ValueError that does not name the file"),
         ),
         _case(
             "design-toml",
@@ -710,13 +712,13 @@ def _calibration_cases():
             "calibration-json",
             "constant-named-family_efficiency",
             '{"constants": {"family_efficiency": 1.0}}',
-            marks=_xfail(key_error),
+            marks=_fixed(key_error),
         ),
         _case(
             "calibration-json",
             "flat-family_efficiency",
             '{"family_efficiency": 0.9}',
-            marks=_xfail(key_error),
+            marks=_fixed(key_error),
         ),
     ]
     return cases
@@ -767,7 +769,7 @@ def _results_cases():
             "cr-line-endings",
             RESULTS_CSV.replace("\n", "\r"),
             reject=False,  # classic-Mac line endings are read as lines
-            marks=_xfail(
+            marks=_fixed(
                 csv_error
                 + "classic-Mac CR line endings ('new-line character seen in unquoted field')"
             ),
@@ -777,14 +779,14 @@ def _results_cases():
             "cr-in-unquoted-field",
             header + lines[3].replace("NVIDIA", "NV\rIDIA", 1),
             reject=False,
-            marks=_xfail(csv_error + "a bare CR inside an unquoted cell"),
+            marks=_fixed(csv_error + "a bare CR inside an unquoted cell"),
         ),
         _case(
             "results-csv",
             "5MiB-single-line",
             RESULTS_CSV + "x" * BIG_BYTES,
             reject=False,
-            marks=_xfail(csv_error + "a cell over csv.field_size_limit() (131072 chars)"),
+            marks=_fixed(csv_error + "a cell over csv.field_size_limit() (131072 chars)"),
         ),
     ]
     return cases
@@ -877,7 +879,7 @@ _LOADERS = {
 def _path_cases(kind, bugs):
     return [
         pytest.param(
-            name, kind, id=f"{name}-{kind}", marks=_xfail(bugs[name]) if name in bugs else ()
+            name, kind, id=f"{name}-{kind}", marks=_fixed(bugs[name]) if name in bugs else ()
         )
         for name in _LOADERS
     ]

@@ -125,7 +125,7 @@ def test_interrupted_sweep_resumes_without_recomputing(space_file, reference, tm
         run_sweep(other, out, resume=True)
 
 
-def _cli(*args, env=None):
+def _cli(*args):
     return [sys.executable, "-m", "dse.cli", *args]
 
 

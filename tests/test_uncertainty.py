@@ -64,6 +64,6 @@ def test_robust_optimize_minimises_a_percentile_and_holds_constraints():
     assert r["percentile"] == 90.0 and r["samples"] == 8
     # The 90th percentile of pounds lies above the nominal pounds (prices
     # are uncertain upwards as much as downwards, and the mode is nominal).
-    assert r["value"] > 0.9 * best["total_gbp"]
+    assert r["value"] > best["total_gbp"]
     with pytest.raises(ValueError, match="percentile=120"):
         optimize_design("gpt3-175b", robust=(120.0, 8, 0))
