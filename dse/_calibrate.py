@@ -147,6 +147,8 @@ def calibrate(
                 p["ident"]["source"].split(":")[0] + ": " + p["ident"]["system_name"]
                 for p in fit_rows
             ],
+            "convergence": "each row's samples to converge from its own round's reference "
+            "convergence points (workloads/data/rcp_by_round.csv)",
             "objective": (
                 "mean squared log error of time-to-train"
                 if loss == "squared"

@@ -23,6 +23,7 @@ import json
 
 from dse import StrategyPins, evaluate
 from dse._validate import rounds_behind
+from workloads import get_workload, workload_for_round
 
 ARIA = {"capital_gbp": 3_840_000.0, "operating_gbp": 557_500.0, "total_gbp": 4_397_500.0}
 PUBLISHED_MIN = 58.30  # MLPerf Training v3.1 result 3.1-2057 (NVIDIA Eos_n64), from its logs
@@ -33,7 +34,8 @@ def main() -> dict:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     result = evaluate(
-        workload="gpt3-175b",
+        # Judged against v3.1's reference convergence points, as validation does.
+        workload=workload_for_round(get_workload("gpt3-175b"), "v3.1"),
         system="h100-sxm",
         accelerators=512,
         pins=StrategyPins(global_batch=2048),

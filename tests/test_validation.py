@@ -128,3 +128,17 @@ def test_software_maturity_input():
     assert float(_mature(spec, cal, 0.0).software_efficiency) == 1.0
     with pytest.raises(ValueError, match="software_rounds_behind=-1"):
         _mature(spec, cal, -1.0)
+
+
+def test_rows_are_judged_against_their_rounds_rcps():
+    """A v4.0 Stable Diffusion row converges on the v4.0 RCPs, a v5.0 row on v5.0's."""
+    from dse._validate import prepare_rows
+
+    rows = [r for r in load_results() if r["benchmark"] == "stable_diffusion"]
+    by_round = {}
+    for p in prepare_rows(rows)[0]:
+        by_round.setdefault(p["ident"]["round"], []).append(
+            float(p["workload"].samples_to_converge(512.0))
+        )
+    assert by_round["v4.0"] == pytest.approx([2.56e6] * len(by_round["v4.0"]))
+    assert by_round["v5.0"] == pytest.approx([2104889] * len(by_round["v5.0"]))

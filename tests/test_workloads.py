@@ -60,3 +60,63 @@ def test_lora_trains_only_adapters():
     m = r_lora["memory_per_device"]
     assert m["grads_bytes"] < 0.01 * m["weights_bytes"]
     assert m["optimizer_bytes"] < 0.01 * m["weights_bytes"]
+
+
+# -- reference convergence points by MLPerf round ---------------------------
+
+
+def test_round_rcps_replace_the_convergence_curve():
+    """Stable Diffusion at global batch 512: 2.56 M images in v3.1-v4.1 RCPs,
+    2.10 M in v5.0 (mlperf-logging rcp_checker/training_*/rcps_stable_diffusion*.json)."""
+    from workloads import convergence_rounds, workload_for_round
+
+    sd = get_workload("stable-diffusion-v2")
+    assert convergence_rounds(sd.name)[:4] == ["v3.1", "v4.0", "v4.1", "v5.0"]
+    for rnd in ("v3.1", "v4.0", "v4.1"):
+        assert float(workload_for_round(sd, rnd).samples_to_converge(512.0)) == pytest.approx(
+            2.56e6, rel=1e-6
+        )
+    assert float(workload_for_round(sd, "v5.0").samples_to_converge(512.0)) == pytest.approx(
+        2104889, rel=1e-6
+    )
+    # Below the smallest RCP batch the smallest point applies (rcp_checker rule).
+    assert float(workload_for_round(sd, "v3.1").samples_to_converge(256.0)) == pytest.approx(
+        2.56e6, rel=1e-6
+    )
+    # A round before every file takes the oldest; a later one the newest earlier file.
+    assert workload_for_round(sd, "v2.0").convergence_samples == (
+        workload_for_round(sd, "v3.1").convergence_samples
+    )
+    assert workload_for_round(sd, "v9.9").convergence_samples == sd.convergence_samples
+    # Only the curve changes.
+    assert workload_for_round(sd, "v4.0").ops == sd.ops
+
+
+def test_newest_round_rcps_equal_the_default_tables():
+    """The default curves (workloads/data/*_convergence.csv) are the newest RCP files."""
+    from workloads import convergence_rounds, workload_for_round
+
+    for name in list_workloads():
+        rounds = convergence_rounds(name)
+        if not rounds:
+            continue
+        wl = get_workload(name)
+        newest = workload_for_round(wl, rounds[-1])
+        table = dict(zip(newest.convergence_batch, newest.convergence_samples, strict=True))
+        for b, s in zip(wl.convergence_batch, wl.convergence_samples, strict=True):
+            if b in table:
+                assert table[b] == pytest.approx(s, rel=1e-6), (name, b)
+
+
+def test_round_must_be_named_like_v4_1():
+    from workloads import workload_for_round
+
+    with pytest.raises(ValueError, match="round='4.1' is not allowed"):
+        workload_for_round(get_workload("bert-large"), "4.1")
+
+
+def test_workloads_without_round_rcps_are_unchanged():
+    from workloads import workload_for_round
+
+    wl = get_workload("llama31-8b")
+    assert workload_for_round(wl, "v5.1") is wl

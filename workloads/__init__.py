@@ -1,6 +1,12 @@
 """MLPerf Training workloads as data: shapes and samples-to-converge curves."""
 
-from workloads._catalogue import get_workload, list_workloads, workload_from_mapping
+from workloads._catalogue import (
+    convergence_rounds,
+    get_workload,
+    list_workloads,
+    workload_for_round,
+    workload_from_mapping,
+)
 from workloads._ops import OP_KINDS, Op, OpWorkload
 from workloads._trace import (
     count_params,
@@ -17,6 +23,7 @@ __all__ = [
     "Op",
     "OpWorkload",
     "TransformerWorkload",
+    "convergence_rounds",
     "count_params",
     "get_workload",
     "list_workloads",
@@ -26,6 +33,7 @@ __all__ = [
     "pchip_slopes",
     "samples_to_converge",
     "traced_matmul_flops",
+    "workload_for_round",
     "workload_from_flax",
     "workload_from_mapping",
 ]
