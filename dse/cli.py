@@ -608,7 +608,7 @@ def cmd_systems(args) -> int:
 
 
 def cmd_workloads(args) -> int:
-    from workloads import OpWorkload, get_workload, list_workloads
+    from workloads import OpWorkload, convergence_rounds, get_workload, list_workloads
 
     out = []
     for name in list_workloads():
@@ -626,6 +626,9 @@ def cmd_workloads(args) -> int:
                 dict(global_batch=b, samples_to_converge=s)
                 for b, s in zip(w.convergence_batch, w.convergence_samples, strict=True)
             ],
+            # Rounds with their own reference convergence points (validation
+            # judges each result against its round's; the table above is the newest).
+            convergence_rounds=convergence_rounds(name),
             sources=w.sources,
         )
         if isinstance(w, OpWorkload):
@@ -680,6 +683,11 @@ def cmd_workloads(args) -> int:
             for c in o["convergence"]
         ]
         print(_table(rows, ["global batch", "samples to converge"]))
+        if o["convergence_rounds"]:
+            print(
+                "  per-round reference convergence points (used by validate): "
+                + ", ".join(o["convergence_rounds"])
+            )
         print(f"  sources: {o['sources']}")
     return 0
 

@@ -139,6 +139,7 @@ def test_workloads_command(capsys):
         2048,
     )
     assert gpt3["convergence"][1] == {"global_batch": 2048.0, "samples_to_converge": 575078.0}
+    assert gpt3["convergence_rounds"] == ["v3.0", "v3.1", "v4.0", "v4.1"]
 
 
 def test_calibrate_writes_a_file_validate_reads(tmp_path, capsys):
