@@ -142,3 +142,17 @@ def test_rows_are_judged_against_their_rounds_rcps():
         )
     assert by_round["v4.0"] == pytest.approx([2.56e6] * len(by_round["v4.0"]))
     assert by_round["v5.0"] == pytest.approx([2104889] * len(by_round["v5.0"]))
+
+
+def test_suite_accuracy_target(report):
+    """Issue 3's target: held-out MAPE <= 12% over at least eight benchmarks,
+    no benchmark above 20% (all rows, and held-out rows)."""
+    assert report["mape_holdout"] <= 0.12, report["mape_holdout"]
+    assert len(report["mape_by_benchmark"]) >= 8
+    assert max(report["mape_by_benchmark"].values()) <= 0.20, report["mape_by_benchmark"]
+    held: dict[str, list[float]] = {}
+    for r in report["rows"]:
+        if r["holdout"]:
+            held.setdefault(r["benchmark"], []).append(abs(r["error"]))
+    worst = max(sum(v) / len(v) for v in held.values())
+    assert worst <= 0.20, {b: sum(v) / len(v) for b, v in held.items()}
