@@ -167,14 +167,28 @@ def _row_precision(row: dict, preset: str, spec: SystemSpec) -> str:
     return resolve_precision(preset, spec, None)
 
 
-def prepare_rows(rows: list[dict], *, benchmarks=None) -> tuple[list[dict], list[dict]]:
+CONVERGENCE_MODES = ("round", "newest")
+
+
+def prepare_rows(
+    rows: list[dict], *, benchmarks=None, convergence: str = "round"
+) -> tuple[list[dict], list[dict]]:
     """Map rows to (workload, system, strategies); list the rest as skipped.
+
+    ``convergence`` picks each row's samples-to-converge curve: ``round``
+    (default) the reference convergence points of the row's own MLPerf round
+    (``workloads.workload_for_round``), ``newest`` the newest RCPs for every
+    row (the default tables), to see what the per-round curves change.
 
     Returns:
         ``(prepared, skipped)``: prepared items hold the row, preset, spec,
         workload, precision and candidate strategies; skipped items hold the
         row's identity and the reason.
     """
+    if convergence not in CONVERGENCE_MODES:
+        raise ValueError(
+            f"convergence={convergence!r} is not allowed: one of {list(CONVERGENCE_MODES)}"
+        )
     names = accelerator_name_map()
     wanted = set(benchmarks) if benchmarks else set(BENCHMARK_WORKLOADS)
     prepared, skipped = [], []
@@ -219,13 +233,14 @@ def prepare_rows(rows: list[dict], *, benchmarks=None) -> tuple[list[dict], list
             continue
         spec = get_system(preset)
         wl = get_workload(BENCHMARK_WORKLOADS[bench])
-        try:
-            # Judged against the reference convergence points of its own round
-            # (a round column not written like 'v4.1' keeps the newest, as
-            # ``rounds_behind`` keeps today's software).
-            wl = workload_for_round(wl, row.get("round", ""))
-        except ValueError:
-            pass
+        if convergence == "round":
+            try:
+                # Judged against the reference convergence points of its own round
+                # (a round column not written like 'v4.1' keeps the newest, as
+                # ``rounds_behind`` keeps today's software).
+                wl = workload_for_round(wl, row.get("round", ""))
+            except ValueError:
+                pass
         precision = _row_precision(row, preset, spec)
         try:
             cands = candidates_for(wl, spec, n, precision, StrategyPins(global_batch=gb))
@@ -281,8 +296,13 @@ def predict_minutes(prepared: list[dict], cal: Calibration, costs: CostModel | N
     return out_t, out_i, out_f
 
 
-def validate(rows: list[dict], cal: Calibration, *, benchmarks=None) -> dict:
+def validate(
+    rows: list[dict], cal: Calibration, *, benchmarks=None, convergence: str = "round"
+) -> dict:
     """Per-row published vs predicted minutes, errors and MAPE.
+
+    ``convergence``: ``round`` (each row on its round's reference convergence
+    points) or ``newest`` (see ``prepare_rows``).
 
     Returns:
         Dict with ``rows`` (per-row dicts), ``skipped``, ``mape`` (fraction,
@@ -291,7 +311,7 @@ def validate(rows: list[dict], cal: Calibration, *, benchmarks=None) -> dict:
     """
     from dse._strategy import describe_strategy
 
-    prepared, skipped = prepare_rows(rows, benchmarks=benchmarks)
+    prepared, skipped = prepare_rows(rows, benchmarks=benchmarks, convergence=convergence)
     if not prepared:
         return dict(
             rows=[],

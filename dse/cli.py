@@ -251,6 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="only these benchmarks (repeatable; default: all the model knows)",
     )
     p.add_argument("--plot", metavar="FILE.png", help="write a parity plot")
+    p.add_argument(
+        "--convergence",
+        choices=["round", "newest"],
+        default="round",
+        help="samples to converge per row: the reference convergence points of the row's own "
+        "MLPerf round (default; MLPerf scales a faster-converging submission up to them), or the "
+        "newest ones for every row (to see what the per-round curves change)",
+    )
     _add_common(p)
     p.set_defaults(func=cmd_validate)
 
@@ -904,7 +912,9 @@ def cmd_validate(args) -> int:
     from dse._validate import load_results, validate
 
     rows = load_results(args.results)
-    report = validate(rows, _calibration(args), benchmarks=args.benchmark)
+    report = validate(
+        rows, _calibration(args), benchmarks=args.benchmark, convergence=args.convergence
+    )
     if args.plot and report["rows"]:
         plot_parity(report, args.plot)
     if args.json:

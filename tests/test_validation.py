@@ -156,3 +156,13 @@ def test_suite_accuracy_target(report):
             held.setdefault(r["benchmark"], []).append(abs(r["error"]))
     worst = max(sum(v) / len(v) for v in held.values())
     assert worst <= 0.20, {b: sum(v) / len(v) for b, v in held.items()}
+
+
+def test_newest_convergence_mode_uses_the_default_curves():
+    from dse._validate import prepare_rows
+
+    rows = [r for r in load_results() if r["benchmark"] == "stable_diffusion"]
+    prepared, _ = prepare_rows(rows, convergence="newest")
+    assert {float(p["workload"].samples_to_converge(512.0)) for p in prepared} == {2104889.0}
+    with pytest.raises(ValueError, match="convergence='latest' is not allowed"):
+        prepare_rows(rows, convergence="latest")
