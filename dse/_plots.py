@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["plot_scale_study", "plot_parity", "plot_design_front"]
+__all__ = ["plot_parity", "plot_design_front"]
 
 
 def _pyplot():
@@ -20,52 +20,6 @@ def _ensure_dir(path: str) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ValueError(f"cannot write plot '{path}': folder '{folder}' does not exist")
-
-
-def plot_scale_study(study: dict, path: str) -> str:
-    """Scatter of time-to-train versus total pounds, one colour per system, front joined."""
-    _ensure_dir(path)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8.5, 6))
-    systems = sorted({p["system"] for p in study["points"]})
-    cmap = plt.get_cmap("tab20")
-    for i, name in enumerate(systems):
-        pts = [p for p in study["points"] if p["system"] == name]
-        ax.scatter(
-            [p["total_gbp"] for p in pts],
-            [p["time_to_train_s"] / 60 for p in pts],
-            s=22,
-            color=cmap(i % 20),
-            label=name,
-            alpha=0.85,
-        )
-    front = study["front"]
-    ax.plot(
-        [p["total_gbp"] for p in front],
-        [p["time_to_train_s"] / 60 for p in front],
-        "k--",
-        lw=1,
-        label="Pareto front",
-    )
-    for p in front:
-        ax.annotate(
-            f"{p['system']} x{p['accelerators']}",
-            (p["total_gbp"], p["time_to_train_s"] / 60),
-            fontsize=7,
-            xytext=(4, 3),
-            textcoords="offset points",
-        )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("total cost, GBP (capital + 5-year operating, ARIA method)")
-    ax.set_ylabel("time to train, minutes")
-    ax.set_title(f"{study['workload']}: time to train vs system cost (model)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 def plot_parity(report: dict, path: str) -> str:

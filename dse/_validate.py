@@ -84,11 +84,6 @@ BENCHMARK_WORKLOADS = {
 ROUNDS = ("v2.0", "v2.1", "v3.0", "v3.1", "v4.0", "v4.1", "v5.0", "v5.1")
 
 
-def _group_key(workload) -> tuple:
-    """Rows sharing a workload and its convergence curve (one batched model call)."""
-    return (workload.name, workload.convergence_batch, workload.convergence_samples)
-
-
 def rounds_behind(round_name: str) -> float:
     """Rounds between a result's round and the latest known one (0 if unknown)."""
     name = round_name.strip()
@@ -271,9 +266,11 @@ def predict_minutes(prepared: list[dict], cal: Calibration, costs: CostModel | N
     out_t = np.zeros(len(prepared))
     out_i = np.zeros(len(prepared), dtype=int)
     out_f = np.zeros(len(prepared))
-    groups: dict[tuple, list[int]] = {}
+    # One batched call per workload (frozen, hashable: a round's convergence
+    # curve makes a different key).
+    groups: dict = {}
     for i, p in enumerate(prepared):
-        groups.setdefault(_group_key(p["workload"]), []).append(i)
+        groups.setdefault(p["workload"], []).append(i)
     for idx in groups.values():
         sub = [prepared[i] for i in idx]
         res = search_batch(
@@ -404,9 +401,9 @@ def fit_calibration(
     if loss not in LOSSES:
         raise ValueError(f"loss={loss!r} is not allowed: choose one of {list(LOSSES)}")
     groups = []
-    by_workload: dict[tuple, list[dict]] = {}
+    by_workload: dict = {}
     for p in prepared:
-        by_workload.setdefault(_group_key(p["workload"]), []).append(p)
+        by_workload.setdefault(p["workload"], []).append(p)
     for rows in by_workload.values():
         systems, strategies = stack_problems(
             [p["spec"] for p in rows], [p["candidates"] for p in rows]

@@ -108,6 +108,7 @@ def _add_costs(p: argparse.ArgumentParser, *, server_overrides: bool = True) -> 
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from dse._validate import CONVERGENCE_MODES
     from optimizers._pareto import DEFAULT_PARETO_COUNTS
 
     parser = argparse.ArgumentParser(
@@ -253,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="FILE.png", help="write a parity plot")
     p.add_argument(
         "--convergence",
-        choices=["round", "newest"],
+        choices=list(CONVERGENCE_MODES),
         default="round",
         help="samples to converge per row: the reference convergence points of the row's own "
         "MLPerf round (default; MLPerf scales a faster-converging submission up to them), or the "

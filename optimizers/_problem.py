@@ -36,11 +36,12 @@ from dse._model import simulate
 from dse._search import search_strategies
 from dse._strategy import StrategyPins, stack_strategies
 from hwmodels import DesignParams, check_design, derive, derive_checked, get_design, technology
+from optimizers._objectives import METRICS
 from optimizers._space import SEARCH_SPACE, check_space, to_values
 
 __all__ = ["DesignProblem", "METRIC_KEYS", "Limits", "limit_ratios", "check_limits"]
 
-METRIC_KEYS = ("time_to_train_s", "total_gbp", "run_cost_gbp", "energy_j")
+METRIC_KEYS = METRICS  # column order of every metrics array
 _PAD_LOG_PRIOR = -1.0e4  # padding strategies: no weight in the softmin
 _EXACT_CHUNK = 256  # exact evaluations per compiled call (batches padded to it)
 

@@ -327,7 +327,7 @@ def run_sweep(
     """
     import jax
 
-    from optimizers._problem import DesignProblem
+    from optimizers._problem import METRIC_KEYS, DesignProblem
 
     wl = workload or space.workload or "gpt3-175b"
     digest = _space_hash(space, wl)
@@ -364,7 +364,7 @@ def run_sweep(
         chunk=space.chunk,
         chunks=n_chunks,
         params=list(space.names),
-        metrics=["time_to_train_s", "total_gbp", "run_cost_gbp", "energy_j"],
+        metrics=list(METRIC_KEYS),
     )
     _atomic_write(manifest_path, lambda p: _write_json(p, manifest))
 
@@ -389,13 +389,16 @@ def run_sweep(
     done = [i for i in mine if _chunk_done(out, i)]
     if done and not resume and not peers:
         raise ValueError(f"out='{out}' already holds finished chunks: pass --resume")
-    todo = [i for i in mine if i not in set(done)]
+    done_set = set(done)
+    todo = [i for i in mine if i not in done_set]
     if resume and not peers:  # leftovers of a write that was killed half-way
         for f in os.listdir(out):
             if ".tmp-" in f:
                 os.remove(os.path.join(out, f))
     if max_chunks is not None:
         todo = todo[:max_chunks]
+    total = space.total
+    left = sum(min(space.chunk, total - c * space.chunk) for c in todo)  # designs still to do
     t0 = time.perf_counter()
     evaluated = 0
     t_first, n_first = None, 0
@@ -414,12 +417,12 @@ def run_sweep(
         )
         _atomic_write(_chunk_path(out, i), lambda p, a=arrays: _savez(p, a))
         evaluated += len(index)
+        left -= len(index)
         if t_first is None:  # the first chunk carries the compile
             t_first, n_first = time.perf_counter(), evaluated
         if progress:
             elapsed = time.perf_counter() - t0
             rate = evaluated / max(elapsed, 1e-9)
-            left = sum(min(space.chunk, space.total - c * space.chunk) for c in todo[j + 1 :])
             progress(
                 len(done) + j + 1,
                 len(mine),

@@ -43,6 +43,8 @@ import sys
 import time
 import traceback
 
+from dse.cli import MARKED_SYSTEMS
+
 # Accelerator counts per workload (multiples of the 8-accelerator server). GPT-3
 # 175B: the MLPerf range (its reference runs are at 512 to 11,616 GPUs, the
 # design search at up to 4,096 keeps the step count reasonable). Llama 3.1
@@ -59,8 +61,8 @@ QUICK_COUNTS = {
     "llama31-405b": (1024, 2048),
     "llama2-70b-lora": (8, 64),
 }
-# The real systems 'dse pareto' marks (dse/cli.py MARKED_SYSTEMS).
-SYSTEMS = ("h100-sxm", "b200", "gb200", "tpu-v5p", "mi300x", "a100-sxm-80gb")
+# The real systems 'dse pareto' marks.
+SYSTEMS = MARKED_SYSTEMS
 BASE = "h100-like"
 
 
@@ -79,29 +81,6 @@ def _progress(name: str, t0: float):
             _log(f"  [{name} {time.perf_counter() - t0:6.1f} s {frac:4.0%}] {message}")
 
     return progress
-
-
-def _robust_optimizer(steps: int, learning_rate: float = 0.08, max_norm: float = 10.0):
-    """The package's default optimizer (Adam, cosine-decayed step) with the
-    gradient clipped per start instead of over the whole batch and
-    non-finite gradient entries zeroed: one start whose gradient overflows
-    (a memory-infeasible design under a quadratic penalty) then cannot turn
-    every start's parameters into NaN. Used only as a fallback (see ``run``)."""
-    import jax
-    import jax.numpy as jnp
-    import optax
-
-    def update(updates, state, params=None):
-        del params
-        leaves = jax.tree_util.tree_leaves(updates)
-        sq = sum(jnp.where(jnp.isfinite(g), g, 0.0) ** 2 for g in leaves)
-        scale = jnp.minimum(1.0, max_norm / jnp.maximum(jnp.sqrt(sq), 1e-30))
-        safe = jax.tree_util.tree_map(lambda g: jnp.where(jnp.isfinite(g), g * scale, 0.0), updates)
-        return safe, state
-
-    clip = optax.GradientTransformation(lambda params: optax.EmptyState(), update)
-    schedule = optax.cosine_decay_schedule(learning_rate, max(steps, 1), alpha=0.2)
-    return optax.chain(clip, optax.adam(schedule))
 
 
 def _jsonable(x):
@@ -147,19 +126,10 @@ def run_workload(name: str, counts, args) -> dict:
         costs=costs,
         progress=_progress(name, t0),
     )
-    optimizer_used = "package default (Adam, cosine decay, global-norm clip 10)"
-    try:
-        out = pareto_designs(wl, **kwargs)
-    except (ValueError, FloatingPointError) as err:
-        if "NaN" not in str(err) and "nan" not in str(err):
-            raise
-        _log(
-            f"  {name}: the default optimizer produced NaN ({err}); retrying with per-start clipping"
-        )
-        optimizer_used = (
-            "per-start clipped Adam (fallback: the package default produced NaN: " + str(err) + ")"
-        )
-        out = pareto_designs(wl, optimizer=_robust_optimizer(args.steps), **kwargs)
+    optimizer_used = (
+        "package default (Adam, cosine decay; each start's gradient cleaned and clipped at norm 10)"
+    )
+    out = pareto_designs(wl, **kwargs)
     t_front = time.perf_counter() - t0
     _log(f"  {name}: evaluating {len(args.systems)} real systems at the same counts")
     study = scale_study(wl, systems=list(args.systems), counts=out["counts"], cal=cal, costs=costs)

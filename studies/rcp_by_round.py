@@ -26,7 +26,6 @@ import argparse
 import csv
 import io
 import json
-import math
 import os
 import re
 import sys
@@ -205,7 +204,6 @@ def main(argv=None) -> int:
     print(
         f"wrote {len(rows)} points ({len(rounds)} workload-rounds) to {os.path.normpath(args.out)}"
     )
-    assert all(math.isfinite(r[4]) for r in rows)
     return 0
 
 

@@ -190,7 +190,9 @@ def test_search_and_gradient_are_finite(system, n, costs):
     grad = grad_smooth_time(system, CANDIDATES[n], costs)
     assert not _finite_leaves(grad)
     # The smooth time-to-train lies at or below the exact best when some strategy
-    # fits (log-sum-exp softmin), and never more than a few percent below.
+    # fits (log-sum-exp softmin). It can sit well below it: on random systems the
+    # softmin over many near-equal strategies has been measured at 0.64x the
+    # exact best, hence the loose lower bound.
     if float(result.any_feasible) > 0.5:
         exact = float(result.best.time_to_train_s)
         smooth = float(result.time_to_train_s)
