@@ -60,7 +60,7 @@ def _add_samples(p: argparse.ArgumentParser) -> None:
     g.add_argument("--samples-seed", type=int, default=0, help="seed of the samples (0)")
 
 
-def _uncertainty(workload, design, accelerators, args, cal, costs) -> dict | None:
+def _uncertainty(workload, design, accelerators, args, cal, costs, pins=None) -> dict | None:
     if args.samples is None:
         return None
     from dse._uncertainty import design_uncertainty
@@ -71,6 +71,7 @@ def _uncertainty(workload, design, accelerators, args, cal, costs) -> dict | Non
         accelerators=accelerators,
         samples=args.samples,
         seed=args.samples_seed,
+        pins=pins,
         calibration=cal,
         costs=costs,
     )
@@ -750,6 +751,24 @@ def cmd_evaluate(args) -> int:
                 "--samples needs --design: the uncertain constants are the technology table's, "
                 "which derived designs use (presets are datasheet figures)"
             )
+        # The percentiles describe the run printed above: flags the Monte Carlo
+        # evaluation does not apply are refused rather than silently dropped.
+        unsupported = [
+            flag
+            for flag, given in (
+                ("--include-network", args.include_network),
+                ("--software-rounds-behind", args.software_rounds_behind != 0.0),
+                ("--server-cost-gbp", args.server_cost_gbp is not None),
+                ("--server-power-kw", args.server_power_kw is not None),
+            )
+            if given
+        ]
+        if unsupported:
+            raise ValueError(
+                f"--samples with {', '.join(unsupported)} is not allowed: the technology "
+                "samples are evaluated with the design's own servers and today's software; "
+                "drop those flags or --samples"
+            )
         result["uncertainty"] = _uncertainty(
             common["workload"],
             args.design,
@@ -757,6 +776,7 @@ def cmd_evaluate(args) -> int:
             args,
             common["calibration"],
             common["costs"],
+            pins=pins,
         )
     if args.json:
         _emit_json(result)

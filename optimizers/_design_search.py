@@ -496,6 +496,7 @@ def optimize_design(
     finals = problem.final([r["values"] for r in feasible[:3]], [r["k"] for r in feasible[:3]])
     for f, r in zip(finals, feasible[:3], strict=True):
         f["values"] = r["values"]
+        f["exact_metrics"] = r["metrics"]  # the candidate's own count's exact metrics
     finals = [f for f in finals if f["feasible"]]
     rel_ok = [r for r in run["relaxed"] if r["feasible"]] or run["relaxed"]
     rel = min(rel_ok, key=lambda r: r["metrics"][metric])
@@ -530,9 +531,7 @@ def optimize_design(
     if problem.robust:
         # Ranked by the percentile (the exact evaluation over the samples).
         final = finals[0]
-        robust_value = next(
-            r["metrics"][metric] for r in feasible if r["values"] == final["values"]
-        )
+        robust_value = final["exact_metrics"][metric]
     else:
         final = min(finals, key=lambda f: f[metric])
     out["best"] = best_dict(problem, final)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import jax
 
-from hwmodels import DESIGN_BOUNDS, DESIGN_FIELDS
+from hwmodels import DESIGN_BOUNDS
 
 __all__ = [
     "SEARCH_SPACE",
@@ -52,6 +52,12 @@ SEARCH_SPACE: dict[str, tuple[float, float, tuple]] = {
 }
 
 
+# Design fields that fix the system's shape: the problem sets servers from each
+# accelerator count and builds its strategy candidates on the base design's
+# server and scale-up domain, so none of them can be searched.
+SYSTEM_SHAPE_FIELDS = frozenset({"servers", "accelerators_per_server", "scaleup_domain_size"})
+
+
 def check_space(space: Mapping[str, tuple]) -> dict[str, tuple[float, float, tuple]]:
     """Validate a search space; return it with sets sorted and values as floats.
 
@@ -62,11 +68,16 @@ def check_space(space: Mapping[str, tuple]) -> dict[str, tuple[float, float, tup
     if not space:
         raise ValueError("search space is empty: give at least one free design field")
     out = {}
+    allowed = sorted(set(DESIGN_BOUNDS) - SYSTEM_SHAPE_FIELDS)
     for name, entry in space.items():
-        if name not in DESIGN_FIELDS or name not in DESIGN_BOUNDS:
+        if name in SYSTEM_SHAPE_FIELDS:
             raise ValueError(
-                f"search space field {name!r} is not allowed: one of {sorted(DESIGN_BOUNDS)}"
+                f"search space field {name!r} is not allowed: the system's shape (servers, "
+                "accelerators per server, scale-up domain) comes from the accelerator count "
+                f"and the base design; searchable fields are {allowed}"
             )
+        if name not in DESIGN_BOUNDS:
+            raise ValueError(f"search space field {name!r} is not allowed: one of {allowed}")
         try:
             lo, hi, (kind, arg) = entry
             lo, hi = float(lo), float(hi)

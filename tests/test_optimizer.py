@@ -255,3 +255,11 @@ def test_cli_pareto_json_and_plot(capsys, tmp_path):
     with pytest.raises(SystemExit):
         main(["pareto", "--accelerators", "12x"])
     assert "accelerators='12x' is not allowed" in capsys.readouterr().err
+
+
+def test_system_shape_fields_are_not_searchable():
+    from optimizers._space import check_space
+
+    for field in ("servers", "accelerators_per_server", "scaleup_domain_size"):
+        with pytest.raises(ValueError, match=f"search space field '{field}' is not allowed"):
+            check_space({field: (1.0, 64.0, ("step", 1.0))})

@@ -46,6 +46,15 @@ def test_cli_samples(capsys):
     assert set(out["uncertainty"]["percentiles"]["time_to_train_s"]) == {"p10", "p50", "p90"}
     assert main(["evaluate", "--system", "h100-sxm", "--samples", "16"]) == 2
     assert "--samples needs --design" in capsys.readouterr().err
+    # The percentiles describe the printed run: pinned strategy parts apply to
+    # the samples too, and flags the samples cannot apply are refused.
+    pinned = ["evaluate", "--design", "h100-like", "--samples", "4", "--tp", "1", "--pp", "16"]
+    assert main([*pinned, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    nominal = out["uncertainty"]["nominal"]["time_to_train_s"]
+    assert nominal == pytest.approx(out["time_to_train_s"], rel=1e-3)
+    assert main([*pinned, "--include-network"]) == 2
+    assert "--samples with --include-network is not allowed" in capsys.readouterr().err
 
 
 def test_robust_optimize_minimises_a_percentile_and_holds_constraints():
